@@ -1,0 +1,3 @@
+//! The `sigil` command.
+
+fn main() {}
