@@ -246,7 +246,10 @@ mod tests {
                 b64.trim_end_matches('=')
             );
             assert_eq!(Encoding::Hex.encode(plain.as_bytes()), hex);
-            assert_eq!(Encoding::Hex.decode(&hex.to_uppercase()).unwrap(), plain.as_bytes());
+            assert_eq!(
+                Encoding::Hex.decode(&hex.to_uppercase()).unwrap(),
+                plain.as_bytes()
+            );
         }
     }
 
@@ -262,8 +265,14 @@ mod tests {
     #[test]
     fn strict_decoding() {
         assert!(Encoding::Base64.decode("Zg").is_err(), "missing padding");
-        assert!(Encoding::Base64NoPad.decode("Zg==").is_err(), "padding where none allowed");
-        assert!(Encoding::Base64.decode("Zh==").is_err(), "non-canonical trailing bits");
+        assert!(
+            Encoding::Base64NoPad.decode("Zg==").is_err(),
+            "padding where none allowed"
+        );
+        assert!(
+            Encoding::Base64.decode("Zh==").is_err(),
+            "non-canonical trailing bits"
+        );
         assert!(Encoding::Base64.decode("Zm9v\n").is_err(), "whitespace");
         assert!(Encoding::Hex.decode("abc").is_err());
         assert!(Encoding::Hex.decode("zz").is_err());
@@ -271,7 +280,10 @@ mod tests {
 
     #[test]
     fn errors_do_not_echo_input() {
-        let err = Encoding::Base64.decode("c2VjcmV0!!").unwrap_err().to_string();
+        let err = Encoding::Base64
+            .decode("c2VjcmV0!!")
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("c2VjcmV0"), "{err}");
     }
 

@@ -61,6 +61,8 @@ pub enum AuthFailure {
     Signature,
     /// A MAC did not match.
     Mac,
+    /// None of the given identities can open the file (it was encrypted to someone else).
+    NoMatchingIdentity,
 }
 
 impl fmt::Display for AuthFailure {
@@ -71,6 +73,7 @@ impl fmt::Display for AuthFailure {
             }
             Self::Signature => "signature is not valid for this key and message",
             Self::Mac => "MAC does not match",
+            Self::NoMatchingIdentity => "none of the given identities can decrypt this file",
         })
     }
 }
@@ -124,7 +127,11 @@ mod tests {
             Error::malformed("PEM", "missing END line").to_string(),
             "malformed PEM: missing END line"
         );
-        assert!(Error::decryption().to_string().starts_with("decryption failed"));
+        assert!(
+            Error::decryption()
+                .to_string()
+                .starts_with("decryption failed")
+        );
         assert_eq!(
             Error::TooLarge {
                 what: "Argon2 memory cost",

@@ -54,7 +54,10 @@ impl rand_core::RngCore for SystemRng {
     }
 
     fn fill_bytes(&mut self, dest: &mut [u8]) {
-        #[allow(clippy::expect_used, reason = "rand_core's contract: infallible or panic")]
+        #[allow(
+            clippy::expect_used,
+            reason = "rand_core's contract: infallible or panic"
+        )]
         fill(dest).expect("system random source failed");
     }
 

@@ -1,3 +1,43 @@
-//! The `sigil` command.
+//! The `sigil` command: the offline toolkit (keys, age files, signatures, hashes, passwords,
+//! encodings). `cli` declares the interface, `cmd` implements it, `io` owns files and streams,
+//! `exit` turns failures into one-line messages and documented exit codes.
 
-fn main() {}
+#![forbid(unsafe_code)]
+
+mod cli;
+mod cmd;
+mod exit;
+mod io;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::exit::CliResult;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sigil: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn run(command: &Command) -> CliResult<ExitCode> {
+    match command {
+        Command::Keygen(a) => cmd::keygen::keygen(a)?,
+        Command::Encrypt(a) => cmd::age::encrypt(a)?,
+        Command::Decrypt(a) => cmd::age::decrypt(a)?,
+        Command::Encode(a) => cmd::encode::encode(a)?,
+        Command::Decode(a) => cmd::encode::decode(a)?,
+        Command::Random(a) => cmd::encode::random(a)?,
+        _ => {
+            return Err(exit::CliError::usage("not available yet"));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

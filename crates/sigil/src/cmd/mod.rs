@@ -1,0 +1,6 @@
+//! One module per group of subcommands. Each takes its parsed arguments and returns a
+//! `CliResult`; printing of errors and exit codes happens once, in `main`.
+
+pub(crate) mod age;
+pub(crate) mod encode;
+pub(crate) mod keygen;
