@@ -309,7 +309,9 @@ fn scrypt_stream(password: &[u8], salt: &[u8], ops: u64, mem: u64) -> Result<Zer
             limit: 1 << 20,
         });
     }
-    let params = scrypt::Params::new(log_n as u8, r as u32, p as u32, 104)
+    // The last argument is the PHC output length, unused by raw `scrypt()` (which fills the
+    // whole buffer); 32 is within the range the crate accepts.
+    let params = scrypt::Params::new(log_n as u8, r as u32, p as u32, 32)
         .map_err(|_| Error::unsupported("minisign scrypt parameters"))?;
     let mut out = Zeroizing::new([0u8; 104]);
     scrypt::scrypt(password, salt, &params, out.as_mut_slice())

@@ -79,21 +79,26 @@ pub struct Pepper {
 }
 
 impl Pepper {
-    /// A pepper with an id of 1–32 characters from `[A-Za-z0-9_.-]` and a non-empty secret.
+    /// A pepper with an id of 1–8 characters from `[A-Za-z0-9_.-]` (8 bytes is the PHC
+    /// format's limit for an Argon2 `keyid`, so other PHC parsers still read our strings) and a
+    /// secret of at least 16 bytes.
     pub fn new(id: &str, secret: SecretBytes) -> Result<Self> {
         let valid = !id.is_empty()
-            && id.len() <= 32
+            && id.len() <= 8
             && id
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
         if !valid {
             return Err(Error::malformed(
                 "pepper id",
-                "use 1-32 characters from A-Z a-z 0-9 _ . -",
+                "use 1-8 characters from A-Z a-z 0-9 _ . -",
             ));
         }
-        if secret.is_empty() {
-            return Err(Error::malformed("pepper", "the secret is empty"));
+        if secret.len() < 16 {
+            return Err(Error::malformed(
+                "pepper",
+                "the secret must be at least 16 bytes",
+            ));
         }
         Ok(Self {
             id: id.to_owned(),
@@ -244,14 +249,23 @@ fn compute(
     check_params(params)?;
     let argon_params = argon2::Params::new(params.m_kib, params.t, params.p, Some(out_len))
         .map_err(|_| Error::unsupported("Argon2 parameters out of range"))?;
+    let blocks = argon_params.block_count();
     let argon = match secret {
         Some(s) => Argon2::new_with_secret(s, Algorithm::Argon2id, Version::V0x13, argon_params)
             .map_err(|_| Error::unsupported("pepper too long for Argon2"))?,
         None => Argon2::new(Algorithm::Argon2id, Version::V0x13, argon_params),
     };
+    // Argon2's working memory holds values derived from the password: supply it ourselves so
+    // it is wiped afterwards, as the reference implementation does.
+    let mut memory = zeroize::Zeroizing::new(vec![argon2::Block::default(); blocks]);
     let mut out = SecretBytes::zeroed(out_len);
     argon
-        .hash_password_into(password, salt, out.expose_secret_mut())
+        .hash_password_into_with_memory(
+            password,
+            salt,
+            out.expose_secret_mut(),
+            memory.as_mut_slice(),
+        )
         .map_err(|_| Error::unsupported("password or salt length out of range for Argon2"))?;
     Ok(out)
 }
@@ -365,7 +379,9 @@ mod tests {
     }
 
     fn pepper(id: &str, s: &[u8]) -> Pepper {
-        Pepper::new(id, SecretBytes::copy_from(s)).unwrap()
+        let mut secret = s.to_vec();
+        secret.resize(16, b'.');
+        Pepper::new(id, SecretBytes::new(secret)).unwrap()
     }
 
     #[test]
@@ -385,6 +401,7 @@ mod tests {
             .with_pepper(pepper("v1", b"one"));
         let old = v1.hash(b"pw").unwrap();
         assert!(old.contains(",keyid=djE$"), "{old}");
+        assert_eq!(v1.current.as_ref().map(Pepper::id), Some("v1"));
         let v2 = PasswordHasher::new(cheap())
             .unwrap()
             .with_pepper(pepper("v2", b"two"))
@@ -464,9 +481,14 @@ mod tests {
 
     #[test]
     fn pepper_ids_and_debug() {
-        assert!(Pepper::new("", SecretBytes::copy_from(b"x")).is_err());
-        assert!(Pepper::new("a b", SecretBytes::copy_from(b"x")).is_err());
-        assert!(Pepper::new("ok", SecretBytes::new(Vec::new())).is_err());
+        let long = SecretBytes::copy_from(&[7; 16]);
+        assert!(Pepper::new("", long.clone()).is_err());
+        assert!(Pepper::new("a b", long.clone()).is_err());
+        assert!(
+            Pepper::new("123456789", long).is_err(),
+            "PHC keyid is at most 8 bytes"
+        );
+        assert!(Pepper::new("ok", SecretBytes::copy_from(&[7; 15])).is_err());
         let h = PasswordHasher::new(cheap())
             .unwrap()
             .with_pepper(pepper("2026-11", b"very-secret-pepper"));

@@ -62,3 +62,57 @@ fn minisign_secret_key_signs_for_its_public_key() {
     let sig = sign(&sk, b"ours", "t", "u", MinisignAlgorithm::Prehashed).unwrap();
     verify(&pk, &sig, b"ours").unwrap();
 }
+
+/// Ed25519 is deterministic: the vendored secret key signing the same message with the same
+/// comments reproduces minisign's files byte for byte.
+#[test]
+fn signatures_reproduce_minisigns_files_exactly() {
+    let sk = MinisignSecretKey::from_text(&read("minisign.key"), None).unwrap();
+    let message = read("artifact.txt");
+    let untrusted = "signature from minisign secret key";
+    let ed = sign(
+        &sk,
+        message.as_bytes(),
+        "file:artifact.txt purpose:test",
+        untrusted,
+        MinisignAlgorithm::Prehashed,
+    )
+    .unwrap();
+    assert_eq!(ed.to_text(), read("artifact.txt.minisig"));
+    let legacy = sign(
+        &sk,
+        message.as_bytes(),
+        "timestamp:1795400552\tfile:artifact.txt",
+        untrusted,
+        MinisignAlgorithm::Legacy,
+    )
+    .unwrap();
+    assert_eq!(legacy.to_text(), read("artifact.txt.legacy.minisig"));
+}
+
+#[test]
+fn password_protected_keys_from_minisign_open() {
+    use sigil_core::SecretString;
+    for (key, public, password) in [
+        (
+            "encrypted-lowmem.key",
+            "encrypted-lowmem.pub",
+            "tr0ub4dor&3",
+        ),
+        ("encrypted.key", "encrypted.pub", "correct horse battery"),
+    ] {
+        let text = read(key);
+        assert!(MinisignSecretKey::is_encrypted(&text).unwrap());
+        let sk = MinisignSecretKey::from_text(&text, Some(&SecretString::from(password))).unwrap();
+        assert_eq!(
+            sk.public_key(),
+            MinisignPublicKey::from_text(&read(public)).unwrap()
+        );
+        assert!(MinisignSecretKey::from_text(&text, None).is_err());
+        if key == "encrypted-lowmem.key" {
+            // The 1 GiB key takes seconds per attempt; one wrong-password check is enough.
+            let wrong = MinisignSecretKey::from_text(&text, Some(&SecretString::from("nope")));
+            assert_eq!(wrong.unwrap_err(), sigil_core::Error::decryption());
+        }
+    }
+}

@@ -80,10 +80,15 @@ fn our_hashes_verify_with_argon2_cffi() {
 
     let peppered = PasswordHasher::new(Params::default())
         .unwrap()
-        .with_pepper(Pepper::new("v1", SecretBytes::copy_from(b"pepper-v1")).unwrap());
+        .with_pepper(Pepper::new("v1", SecretBytes::copy_from(b"pepper-v1-sixteen")).unwrap());
     let phc = peppered.hash(b"correct horse").unwrap();
     assert_eq!(
-        oracle(&["verify_peppered", &phc, "correct horse", "pepper-v1"]),
+        oracle(&[
+            "verify_peppered",
+            &phc,
+            "correct horse",
+            "pepper-v1-sixteen"
+        ]),
         (true, "True".into())
     );
     let (ok, _) = oracle(&["verify_peppered", &phc, "correct horse", "pepper-v2"]);

@@ -54,6 +54,10 @@ impl CliError {
         Self::new(Code::BadInput, message)
     }
 
+    pub(crate) fn failed(message: impl Into<String>) -> Self {
+        Self::new(Code::Failed, message)
+    }
+
     /// An I/O failure on `path` while doing `action` ("read", "write", ...).
     pub(crate) fn io(action: &str, path: &Path, e: &io::Error) -> Self {
         Self::new(

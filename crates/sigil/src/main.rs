@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, PasswordCommand};
 use crate::exit::CliResult;
 
 fn main() -> ExitCode {
@@ -29,15 +29,19 @@ fn main() -> ExitCode {
 
 fn run(command: &Command) -> CliResult<ExitCode> {
     match command {
+        Command::Demo(a) => cmd::demo::demo(a)?,
         Command::Keygen(a) => cmd::keygen::keygen(a)?,
         Command::Encrypt(a) => cmd::age::encrypt(a)?,
         Command::Decrypt(a) => cmd::age::decrypt(a)?,
+        Command::Sign(a) => cmd::sign::sign(a)?,
+        Command::Verify(a) => cmd::sign::verify(a)?,
+        Command::Hash(a) => cmd::digest::hash(a)?,
+        Command::Mac(a) => cmd::digest::mac(a)?,
         Command::Encode(a) => cmd::encode::encode(a)?,
         Command::Decode(a) => cmd::encode::decode(a)?,
         Command::Random(a) => cmd::encode::random(a)?,
-        _ => {
-            return Err(exit::CliError::usage("not available yet"));
-        }
+        Command::Password(PasswordCommand::Hash(a)) => cmd::password::hash(a)?,
+        Command::Password(PasswordCommand::Verify(a)) => cmd::password::verify(a)?,
     }
     Ok(ExitCode::SUCCESS)
 }

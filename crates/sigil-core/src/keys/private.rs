@@ -419,6 +419,21 @@ impl PrivateKey {
         }
     }
 
+    /// The 32-byte Ed25519 seed (RFC 8032 private key), for formats that carry it bare
+    /// (minisign).
+    pub fn ed25519_seed(&self) -> Result<SecretBytes> {
+        match &self.inner {
+            Inner::Ed25519(pair) => {
+                let seed: Curve25519SeedBin<'_> = pair.seed()?.as_be_bytes()?;
+                Ok(SecretBytes::copy_from(seed.as_ref()))
+            }
+            _ => Err(Error::unsupported(format!(
+                "a {} key is not an Ed25519 key",
+                self.key_type()
+            ))),
+        }
+    }
+
     /// An X25519 key from its raw 32 bytes.
     pub fn from_x25519_secret(raw: &[u8]) -> Result<Self> {
         let raw: [u8; 32] = raw

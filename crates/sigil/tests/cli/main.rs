@@ -8,3 +8,5 @@ mod support;
 
 mod age;
 mod encode;
+mod keys;
+mod misc;

@@ -9,3 +9,5 @@
 mod support;
 
 mod age;
+mod minisign;
+mod openssl;
