@@ -8,6 +8,7 @@ mod cli;
 mod cmd;
 mod exit;
 mod io;
+mod pipe;
 
 use std::process::ExitCode;
 

@@ -1,15 +1,19 @@
 //! `sigil encrypt` and `sigil decrypt`: age files, streamed.
 //!
-//! Encryption streams from the input to the output in constant memory. Decryption streams into
-//! an [`Output`] that holds the plaintext back (a temporary file, or a spool for stdout) and
+//! Both directions stream in constant memory through a three-stage pipeline (a reader thread,
+//! the age crate on this thread, a writer thread: see `pipe`). Decryption writes into an
+//! [`Output`] that holds the plaintext back (a temporary file, or a spool for stdout) and
 //! publishes it only once the final chunk authenticated, so a truncated or tampered file leaves
 //! nothing behind.
+
+use std::path::Path;
 
 use sigil_core::agefile::{self, Decryptor, EncryptTo, Encryptor, Identity, Recipient};
 
 use crate::cli::{DecryptArgs, EncryptArgs};
 use crate::exit::{CliError, CliResult};
 use crate::io::{Input, Mode, Output, copy, read_secret, read_small_file};
+use crate::pipe::{Contents, PipeReader, PipeWriter};
 
 /// Identity and recipient files are small; anything bigger is not one.
 const KEY_FILE_LIMIT: u64 = 1024 * 1024;
@@ -27,14 +31,31 @@ pub(crate) fn encrypt(args: &EncryptArgs) -> CliResult {
 
     let input = Input::open(args.input.as_deref())?;
     let in_name = input.name().to_owned();
-    let mut reader = input.into_reader("encrypting");
-    let mut out = Output::create(args.output.as_deref(), Mode::Public, false)?;
+    let mut reader = PipeReader::spawn(input.into_reader("encrypting"), Contents::Plaintext)
+        .map_err(|e| CliError::io("read", &in_name, &e))?;
+    let out = Output::create(args.output.as_deref(), Mode::PublicStream, false)?;
     let out_name = out.name().to_owned();
-
-    let mut enc = Encryptor::new(&to, args.armor, &mut out)?;
-    copy(&mut reader, &in_name, &mut enc, &out_name)?;
-    enc.finish()
+    let mut pipe = PipeWriter::spawn(out, Contents::Ciphertext)
         .map_err(|e| CliError::io("write", &out_name, &e))?;
+
+    let copied = Encryptor::new(&to, args.armor, &mut pipe)
+        .map_err(CliError::from)
+        .and_then(|mut enc| {
+            copy(&mut reader, &in_name, &mut enc, &out_name)?;
+            enc.finish()
+                .map(drop)
+                .map_err(|e| CliError::io("write", &out_name, &e))
+        });
+    finish(pipe, copied, &out_name)
+}
+
+/// Waits for the writer thread; a write failure is reported over the (consequent) error of
+/// the main thread. Only a fully successful stream is committed.
+fn finish(pipe: PipeWriter<Output>, copied: CliResult, out_name: &Path) -> CliResult {
+    let out = pipe
+        .finish()
+        .map_err(|e| CliError::io("write", out_name, &e))?;
+    copied?;
     out.commit()
 }
 
@@ -62,8 +83,10 @@ pub(crate) fn decrypt(args: &DecryptArgs) -> CliResult {
     let identities = load_identities(&args.identities)?;
     let input = Input::open(args.input.as_deref())?;
     let in_name = input.name().to_owned();
-    let decryptor = Decryptor::new(input.into_reader("decrypting"))
-        .map_err(|e| CliError::from(e).context(in_name.display()))?;
+    let source = PipeReader::spawn(input.into_reader("decrypting"), Contents::Ciphertext)
+        .map_err(|e| CliError::io("read", &in_name, &e))?;
+    let decryptor =
+        Decryptor::new(source).map_err(|e| CliError::from(e).context(in_name.display()))?;
 
     let reader = if decryptor.is_passphrase() {
         if !identities.is_empty() && args.passphrase_file.is_none() {
@@ -85,10 +108,12 @@ pub(crate) fn decrypt(args: &DecryptArgs) -> CliResult {
     };
 
     // The output is held back until the whole stream authenticated.
-    let mut out = Output::create(args.output.as_deref(), Mode::Secret, true)?;
+    let out = Output::create(args.output.as_deref(), Mode::SecretStream, true)?;
     let out_name = out.name().to_owned();
-    copy(&mut { reader }, &in_name, &mut out, &out_name)?;
-    out.commit()
+    let mut pipe = PipeWriter::spawn(out, Contents::Plaintext)
+        .map_err(|e| CliError::io("write", &out_name, &e))?;
+    let copied = copy(&mut { reader }, &in_name, &mut pipe, &out_name).map(drop);
+    finish(pipe, copied, &out_name)
 }
 
 fn load_identities(paths: &[std::path::PathBuf]) -> CliResult<Vec<Identity>> {

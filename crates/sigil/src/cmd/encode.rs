@@ -64,7 +64,7 @@ pub(crate) fn encode(args: &EncodeArgs) -> CliResult {
     if !text.ends_with('\n') {
         text.push('\n');
     }
-    write_output(args.output.as_deref(), Mode::Public, text.as_bytes())
+    write_output(args.output.as_deref(), Mode::PublicStream, text.as_bytes())
 }
 
 pub(crate) fn decode(args: &DecodeArgs) -> CliResult {
@@ -89,7 +89,7 @@ pub(crate) fn decode(args: &DecodeArgs) -> CliResult {
         Codec::Pem => Pem::decode(text)?.der,
     };
     // Decoded bytes may be key material: files get mode 0600.
-    write_output(args.output.as_deref(), Mode::Secret, &bytes)
+    write_output(args.output.as_deref(), Mode::SecretStream, &bytes)
 }
 
 pub(crate) fn random(args: &RandomArgs) -> CliResult {
