@@ -450,6 +450,20 @@ Examples:
   sigil password verify '$argon2id$v=19$m=19456,t=2,p=1$...' < pw.txt
   sigil password verify --pepper-file pepper.bin --pepper-id 2026-11 --output json \"$PHC\"";
 
+/// Argon2id cost parameters (OWASP's defaults).
+#[derive(Debug, Args)]
+pub(crate) struct Argon2Args {
+    /// Argon2 memory cost in KiB.
+    #[arg(long, default_value_t = 19456)]
+    pub(crate) memory_kib: u32,
+    /// Argon2 iterations.
+    #[arg(long, default_value_t = 2)]
+    pub(crate) iterations: u32,
+    /// Argon2 lanes.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) parallelism: u32,
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct PepperArgs {
     /// File holding the current pepper (raw bytes).
@@ -465,15 +479,8 @@ pub(crate) struct PepperArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct PasswordHashArgs {
-    /// Argon2 memory cost in KiB.
-    #[arg(long, default_value_t = 19456)]
-    pub(crate) memory_kib: u32,
-    /// Argon2 iterations.
-    #[arg(long, default_value_t = 2)]
-    pub(crate) iterations: u32,
-    /// Argon2 lanes.
-    #[arg(long, default_value_t = 1)]
-    pub(crate) parallelism: u32,
+    #[command(flatten)]
+    pub(crate) params: Argon2Args,
     #[command(flatten)]
     pub(crate) pepper: PepperArgs,
     /// Read the password from the first line of FILE.
@@ -494,15 +501,9 @@ pub(crate) struct PasswordVerifyArgs {
     /// The stored PHC string.
     #[arg(value_name = "PHC")]
     pub(crate) phc: String,
-    /// Parameters new hashes should use (for the needs-rehash answer): memory cost in KiB.
-    #[arg(long, default_value_t = 19456)]
-    pub(crate) memory_kib: u32,
-    /// Parameters new hashes should use: iterations.
-    #[arg(long, default_value_t = 2)]
-    pub(crate) iterations: u32,
-    /// Parameters new hashes should use: lanes.
-    #[arg(long, default_value_t = 1)]
-    pub(crate) parallelism: u32,
+    /// The parameters new hashes use (for the needs-rehash answer).
+    #[command(flatten)]
+    pub(crate) params: Argon2Args,
     #[command(flatten)]
     pub(crate) pepper: PepperArgs,
     /// Read the password from the first line of FILE.

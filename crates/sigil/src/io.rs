@@ -271,6 +271,21 @@ impl Write for Output {
     }
 }
 
+/// Feeds `input` to `f` chunk by chunk (with a progress bar for large files).
+pub(crate) fn for_each_chunk(input: Input, verb: &str, mut f: impl FnMut(&[u8])) -> CliResult {
+    let name = input.name().to_owned();
+    let mut reader = input.into_reader(verb);
+    let mut buf = vec![0u8; COPY_BUFFER];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => f(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(CliError::io("read", &name, &e)),
+        }
+    }
+}
+
 /// Copies `reader` to `writer` in [`COPY_BUFFER`] chunks. Read errors are attributed to
 /// `in_name` (an authentication failure inside an age stream becomes exit 1), write errors to
 /// `out_name`.

@@ -1,6 +1,5 @@
 //! `sigil hash` and `sigil mac`: fingerprints of data. A hash has no key; a MAC does.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use sigil_core::encoding::Encoding;
@@ -8,7 +7,7 @@ use sigil_core::hash::{HashAlgorithm, Hasher, MacAlgorithm, MacKey, XofAlgorithm
 
 use crate::cli::{HashArgs, MacArgs, OutputFormat};
 use crate::exit::{CliError, CliResult};
-use crate::io::{COPY_BUFFER, Input, read_small_file};
+use crate::io::{Input, for_each_chunk, read_small_file};
 
 /// MAC keys are small.
 const MAC_KEY_LIMIT: u64 = 1024 * 1024;
@@ -47,12 +46,12 @@ impl Function {
         match self {
             Self::Hash(a) => {
                 let mut h = Hasher::new(*a);
-                feed(input, |c| h.update(c))?;
+                for_each_chunk(input, "hashing", |c| h.update(c))?;
                 Ok(h.finish())
             }
             Self::Xof(x, len) => {
                 let mut h = XofHasher::new(*x);
-                feed(input, |c| h.update(c))?;
+                for_each_chunk(input, "hashing", |c| h.update(c))?;
                 Ok(h.finish(*len)?)
             }
         }
@@ -67,20 +66,6 @@ fn parse_encoding(name: &str) -> CliResult<Encoding> {
             names.join(", ")
         ))
     })
-}
-
-fn feed(input: Input, mut f: impl FnMut(&[u8])) -> CliResult {
-    let name = input.name().to_owned();
-    let mut reader = input.into_reader("hashing");
-    let mut buf = vec![0u8; COPY_BUFFER];
-    loop {
-        match reader.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => f(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(CliError::io("read", &name, &e)),
-        }
-    }
 }
 
 pub(crate) fn hash(args: &HashArgs) -> CliResult {
@@ -127,7 +112,9 @@ pub(crate) fn mac(args: &MacArgs) -> CliResult {
     let encoding = parse_encoding(&args.encoding)?;
     let key = load_key(&args.key, &args.key_encoding, alg)?;
     let mut ctx = key.context();
-    feed(Input::open(args.file.as_deref())?, |c| ctx.update(c))?;
+    for_each_chunk(Input::open(args.file.as_deref())?, "authenticating", |c| {
+        ctx.update(c);
+    })?;
     match &args.verify {
         None => {
             let tag = encoding.encode(&ctx.finish());

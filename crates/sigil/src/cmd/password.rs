@@ -6,11 +6,19 @@ use std::path::Path;
 use sigil_core::password::{Params, PasswordHasher, Pepper};
 use sigil_core::{SecretBytes, SecretString};
 
-use crate::cli::{OutputFormat, PasswordHashArgs, PasswordVerifyArgs, PepperArgs};
+use crate::cli::{Argon2Args, OutputFormat, PasswordHashArgs, PasswordVerifyArgs, PepperArgs};
 use crate::exit::{CliError, CliResult};
 use crate::io::{read_secret, read_small_file};
 
 const PEPPER_LIMIT: u64 = 4096;
+
+fn params(a: &Argon2Args) -> Params {
+    Params {
+        m_kib: a.memory_kib,
+        t: a.iterations,
+        p: a.parallelism,
+    }
+}
 
 fn hasher(params: Params, pepper: &PepperArgs) -> CliResult<PasswordHasher> {
     let mut h = PasswordHasher::new(params)?;
@@ -52,11 +60,7 @@ fn password(file: Option<&Path>, confirm: bool) -> CliResult<SecretString> {
 }
 
 pub(crate) fn hash(args: &PasswordHashArgs) -> CliResult {
-    let params = Params {
-        m_kib: args.memory_kib,
-        t: args.iterations,
-        p: args.parallelism,
-    };
+    let params = params(&args.params);
     let hasher = hasher(params, &args.pepper)?;
     let pw = password(args.password_file.as_deref(), true)?;
     if pw.is_empty() {
@@ -81,11 +85,7 @@ pub(crate) fn hash(args: &PasswordHashArgs) -> CliResult {
 }
 
 pub(crate) fn verify(args: &PasswordVerifyArgs) -> CliResult {
-    let params = Params {
-        m_kib: args.memory_kib,
-        t: args.iterations,
-        p: args.parallelism,
-    };
+    let params = params(&args.params);
     let hasher = hasher(params, &args.pepper)?;
     let phc = args.phc.trim();
     let pw = password(args.password_file.as_deref(), false)?;

@@ -13,7 +13,6 @@
 //! Ed25519 needs the whole message: files up to [`ED25519_LIMIT`]; larger files should use the
 //! minisign format, which signs a BLAKE2b-512 hash.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -26,7 +25,7 @@ use sigil_core::minisign::{
 
 use crate::cli::{OutputFormat, SignArgs, SignatureFormat, VerifyArgs};
 use crate::exit::{CliError, CliResult, Code};
-use crate::io::{COPY_BUFFER, Input, Mode, read_secret, read_small_file, write_output};
+use crate::io::{Input, Mode, for_each_chunk, read_secret, read_small_file, write_output};
 
 /// Keys and signatures are small; anything bigger is not one.
 const KEY_LIMIT: u64 = 64 * 1024;
@@ -302,19 +301,8 @@ fn minisign_public_key(
 }
 
 /// Streams a file through `f` with a progress bar for large files.
-fn stream(path: &Path, verb: &str, mut f: impl FnMut(&[u8])) -> CliResult {
-    let input = Input::open(Some(path))?;
-    let name = input.name().to_owned();
-    let mut reader = input.into_reader(verb);
-    let mut buf = vec![0u8; COPY_BUFFER];
-    loop {
-        match reader.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => f(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(CliError::io("read", &name, &e)),
-        }
-    }
+fn stream(path: &Path, verb: &str, f: impl FnMut(&[u8])) -> CliResult {
+    for_each_chunk(Input::open(Some(path))?, verb, f)
 }
 
 fn read_whole(path: &Path) -> CliResult<Vec<u8>> {
