@@ -8,10 +8,13 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 use sigil_core::SecretString;
+
+use crate::auth::token::TokenEntry;
 
 /// What a request does, in ACL terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -67,6 +70,9 @@ pub struct Request {
     pub token: Option<SecretString>,
     /// The peer address.
     pub remote_addr: Option<SocketAddr>,
+    /// The caller's token entry, once the router has looked the token up (`None` on
+    /// unauthenticated paths).
+    pub caller: Option<Arc<TokenEntry>>,
     /// When the request arrived. Handlers take time from here, never from the clock, so tests
     /// can pin it.
     pub time: SystemTime,
@@ -82,6 +88,7 @@ impl Request {
             data: Map::new(),
             token: None,
             remote_addr: None,
+            caller: None,
             time: SystemTime::now(),
         }
     }

@@ -13,5 +13,6 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod auth;
 pub mod engine;
 pub mod view;

@@ -1,0 +1,4 @@
+//! Authentication: the token store (every request's credential) and the auth methods that
+//! issue tokens (AppRole).
+
+pub mod token;
