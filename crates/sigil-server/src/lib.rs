@@ -15,4 +15,5 @@
 pub mod api;
 pub mod auth;
 pub mod engine;
+pub mod kv;
 pub mod view;

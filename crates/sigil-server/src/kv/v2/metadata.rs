@@ -1,0 +1,146 @@
+//! `config` and `metadata/<path>`: the settings of the mount and of one secret, which change
+//! no version.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::api::{ApiError, Request, Response, bool_field, duration_field, u64_field};
+use crate::kv::v2::model::{CONFIG_KEY, KeyMetadata, metadata_key, version_key};
+use crate::kv::v2::{CONFIG_LOCK, KvV2, apply_custom_metadata, load_config, load_meta};
+use crate::kv::{list_keys, unix_nanos};
+use crate::view::{View, ViewOp, to_json};
+
+/// The settings a config or metadata write may carry; `None` = leave as is.
+struct Settings {
+    max_versions: Option<u64>,
+    cas_required: Option<bool>,
+    delete_version_after: Option<u64>,
+}
+
+impl Settings {
+    fn parse(data: &Map<String, Value>) -> Result<Self, ApiError> {
+        Ok(Self {
+            max_versions: u64_field(data, "max_versions")?,
+            cas_required: bool_field(data, "cas_required")?,
+            delete_version_after: duration_field(data, "delete_version_after")
+                .map_err(|_| ApiError::bad("delete_version_after: expected a duration"))?,
+        })
+    }
+}
+
+/// `GET config`.
+pub(super) async fn read_config(view: &View) -> Result<Response, ApiError> {
+    Ok(Response::data(load_config(view).await?.render()))
+}
+
+/// `GET metadata/<path>`.
+pub(super) async fn read(view: &View, path: &str) -> Result<Response, ApiError> {
+    let meta = load_meta(view, path).await?.ok_or(ApiError::NotFound)?;
+    Ok(Response::data(meta.render()))
+}
+
+/// `LIST metadata/<prefix>`.
+pub(super) async fn list(req: &Request, view: &View, prefix: &str) -> Result<Response, ApiError> {
+    let prefix = prefix.trim_end_matches('/');
+    let key = if prefix.is_empty() {
+        metadata_key("")
+    } else {
+        metadata_key(&format!("{prefix}/"))
+    };
+    list_keys(view, &key, req).await.map(Response::data)
+}
+
+impl KvV2 {
+    /// `POST config`: fields not sent keep their values.
+    pub(super) async fn write_config(
+        &self,
+        req: &Request,
+        view: &View,
+    ) -> Result<Response, ApiError> {
+        let s = Settings::parse(&req.data)?;
+        let _guard = self.locks.lock(CONFIG_LOCK).await;
+        let mut config = load_config(view).await?;
+        if let Some(n) = s.max_versions {
+            config.max_versions = n;
+        }
+        if let Some(b) = s.cas_required {
+            config.cas_required = b;
+        }
+        if let Some(d) = s.delete_version_after {
+            config.delete_version_after = d;
+        }
+        view.transaction(vec![ViewOp::Put(CONFIG_KEY.into(), to_json(&config)?)])
+            .await?;
+        Ok(Response::empty())
+    }
+
+    /// `POST metadata/<path>` (creates the metadata if absent; `custom_metadata` replaces)
+    /// and `PATCH metadata/<path>` (the secret must exist; `custom_metadata` is merged, `null`
+    /// removing a key). Lowering `max_versions` trims the oldest versions now.
+    pub(super) async fn write_metadata(
+        &self,
+        req: &Request,
+        view: &View,
+        path: &str,
+        patch: bool,
+    ) -> Result<Response, ApiError> {
+        let s = Settings::parse(&req.data)?;
+        let custom = req.data.get("custom_metadata").filter(|v| !v.is_null());
+        // Check the custom metadata on its own first, so a malformed body is a 400 even for
+        // a secret that does not exist.
+        if let Some(v) = custom {
+            apply_custom_metadata(&BTreeMap::new(), v, patch)?;
+        }
+        let now = unix_nanos(req.time);
+        let _guard = self.locks.lock(path).await;
+        let config = load_config(view).await?;
+        let mut meta = match load_meta(view, path).await? {
+            Some(m) => m,
+            None if patch => return Err(ApiError::NotFound),
+            None => KeyMetadata::new(now),
+        };
+        if let Some(v) = custom {
+            meta.custom_metadata = apply_custom_metadata(&meta.custom_metadata, v, patch)?;
+        }
+        if let Some(n) = s.max_versions {
+            meta.max_versions = n;
+        }
+        if let Some(b) = s.cas_required {
+            meta.cas_required = b;
+        }
+        if let Some(d) = s.delete_version_after {
+            meta.delete_version_after = d;
+        }
+        meta.updated = now;
+        let trimmed = meta.trim(meta.max_versions(&config));
+        let mut ops = vec![ViewOp::Put(metadata_key(path), to_json(&meta)?)];
+        ops.extend(
+            trimmed
+                .into_iter()
+                .map(|n| ViewOp::Delete(version_key(path, n))),
+        );
+        view.transaction(ops).await?;
+        Ok(Response::empty())
+    }
+
+    /// `DELETE metadata/<path>`: every version's data and the metadata, at once.
+    pub(super) async fn delete_metadata(
+        &self,
+        view: &View,
+        path: &str,
+    ) -> Result<Response, ApiError> {
+        let _guard = self.locks.lock(path).await;
+        let Some(meta) = load_meta(view, path).await? else {
+            return Ok(Response::empty());
+        };
+        let mut ops: Vec<ViewOp> = meta
+            .versions
+            .keys()
+            .map(|&n| ViewOp::Delete(version_key(path, n)))
+            .collect();
+        ops.push(ViewOp::Delete(metadata_key(path)));
+        view.transaction(ops).await?;
+        Ok(Response::empty())
+    }
+}

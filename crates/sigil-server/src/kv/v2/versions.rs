@@ -1,0 +1,45 @@
+//! `delete/<path>`, `undelete/<path>` and `destroy/<path>`: changes to chosen versions.
+//! Versions that are not kept (never written, trimmed, beyond the current one) are skipped,
+//! as Vault skips them.
+
+use crate::api::{ApiError, Request, Response};
+use crate::kv::unix_nanos;
+use crate::kv::v2::model::{metadata_key, version_key};
+use crate::kv::v2::{KvV2, load_meta, versions_field};
+use crate::view::{View, ViewOp, to_json};
+
+impl KvV2 {
+    /// Soft-deletes (`action == "delete"`), undeletes or destroys the listed versions.
+    pub(super) async fn change_versions(
+        &self,
+        req: &Request,
+        view: &View,
+        action: &str,
+        path: &str,
+    ) -> Result<Response, ApiError> {
+        let versions = versions_field(&req.data)?;
+        let now = unix_nanos(req.time);
+        let _guard = self.locks.lock(path).await;
+        let Some(mut meta) = load_meta(view, path).await? else {
+            return Ok(Response::empty());
+        };
+        let mut ops = Vec::new();
+        for n in versions {
+            let Some(vm) = meta.versions.get_mut(&n) else {
+                continue;
+            };
+            match action {
+                "delete" if !vm.destroyed && !vm.is_deleted(now) => vm.deletion = Some(now),
+                "undelete" if !vm.destroyed => vm.deletion = None,
+                "destroy" if !vm.destroyed => {
+                    vm.destroyed = true;
+                    ops.push(ViewOp::Delete(version_key(path, n)));
+                }
+                _ => {}
+            }
+        }
+        ops.push(ViewOp::Put(metadata_key(path), to_json(&meta)?));
+        view.transaction(ops).await?;
+        Ok(Response::empty())
+    }
+}
