@@ -104,7 +104,8 @@ pub(super) fn shape(obj: &Map<String, Value>, depth: u64, level: u64) -> Map<Str
     obj.iter()
         .map(|(k, v)| {
             let sub = match v {
-                Value::Object(inner) if depth == 0 || level < depth => {
+                // An empty object is a leaf too, as in Vault.
+                Value::Object(inner) if !inner.is_empty() && (depth == 0 || level < depth) => {
                     Value::Object(shape(inner, depth, level + 1))
                 }
                 _ => Value::Null,
@@ -271,19 +272,19 @@ mod tests {
 
     #[test]
     fn shape_limits_depth() {
-        let d = json!({"foo": "abc", "bar": {"baz": {"q": 1}}, "arr": [1]});
+        let d = json!({"foo": "abc", "bar": {"baz": {"q": 1}}, "arr": [1], "e": {}});
         let d = d.as_object().unwrap();
         assert_eq!(
             Value::Object(shape(d, 0, 1)),
-            json!({"foo": null, "bar": {"baz": {"q": null}}, "arr": null})
+            json!({"foo": null, "bar": {"baz": {"q": null}}, "arr": null, "e": null})
         );
         assert_eq!(
             Value::Object(shape(d, 1, 1)),
-            json!({"foo": null, "bar": null, "arr": null})
+            json!({"foo": null, "bar": null, "arr": null, "e": null})
         );
         assert_eq!(
             Value::Object(shape(d, 2, 1)),
-            json!({"foo": null, "bar": {"baz": null}, "arr": null})
+            json!({"foo": null, "bar": {"baz": null}, "arr": null, "e": null})
         );
     }
 }

@@ -17,7 +17,7 @@ use crate::view::View;
 
 mod data;
 mod metadata;
-mod model;
+pub(super) mod model;
 mod versions;
 
 use model::{
@@ -69,32 +69,39 @@ impl Engine for KvV2 {
         use Operation::{Create, Delete, List, Patch, Read, Update};
         let (head, rest) = split_first(&req.path);
         let op = req.operation;
+        // Route first (404), then operation (405), then the secret's path (404), as Vault's
+        // path table answers.
+        let allowed = match head {
+            "config" if !rest.is_empty() => return Err(ApiError::UnsupportedPath),
+            "config" => matches!(op, Read | Create | Update),
+            "data" => op != List,
+            "metadata" => true,
+            "delete" | "undelete" | "destroy" => matches!(op, Create | Update),
+            "subkeys" => op == Read,
+            _ => return Err(ApiError::UnsupportedPath),
+        };
+        if !allowed {
+            return Err(ApiError::UnsupportedOperation);
+        }
         match (head, op) {
-            ("config", _) if !rest.is_empty() => Err(ApiError::UnsupportedPath),
             ("config", Read) => metadata::read_config(view).await,
-            ("config", Create | Update) => self.write_config(req, view).await,
+            ("config", _) => self.write_config(req, view).await,
             ("metadata", List) => metadata::list(req, view, rest).await,
-            ("data" | "metadata" | "delete" | "undelete" | "destroy" | "subkeys", _)
-                if secret_path(rest).is_err() =>
-            {
-                Err(ApiError::UnsupportedPath)
+            _ => {
+                let path = secret_path(rest)?;
+                match (head, op) {
+                    ("data", Read) => data::read(req, view, path).await,
+                    ("data", Patch) => self.write_data(req, view, path, true).await,
+                    ("data", Delete) => self.delete_latest(req, view, path).await,
+                    ("data", _) => self.write_data(req, view, path, false).await,
+                    ("metadata", Read) => metadata::read(view, path).await,
+                    ("metadata", Patch) => self.write_metadata(req, view, path, true).await,
+                    ("metadata", Delete) => self.delete_metadata(view, path).await,
+                    ("metadata", _) => self.write_metadata(req, view, path, false).await,
+                    ("subkeys", _) => data::subkeys(req, view, path).await,
+                    _ => self.change_versions(req, view, head, path).await,
+                }
             }
-            ("data", Read) => data::read(req, view, rest).await,
-            ("data", Create | Update) => self.write_data(req, view, rest, false).await,
-            ("data", Patch) => self.write_data(req, view, rest, true).await,
-            ("data", Delete) => self.delete_latest(req, view, rest).await,
-            ("metadata", Read) => metadata::read(view, rest).await,
-            ("metadata", Create | Update) => self.write_metadata(req, view, rest, false).await,
-            ("metadata", Patch) => self.write_metadata(req, view, rest, true).await,
-            ("metadata", Delete) => self.delete_metadata(view, rest).await,
-            ("delete" | "undelete" | "destroy", Create | Update) => {
-                self.change_versions(req, view, head, rest).await
-            }
-            ("subkeys", Read) => data::subkeys(req, view, rest).await,
-            ("config" | "data" | "delete" | "undelete" | "destroy" | "subkeys", _) => {
-                Err(ApiError::UnsupportedOperation)
-            }
-            _ => Err(ApiError::UnsupportedPath),
         }
     }
 
