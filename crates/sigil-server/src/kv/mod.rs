@@ -133,9 +133,16 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (y, m, d)
 }
 
-/// Formats whole seconds as Go's `time.Duration.String()` (`"0s"`, `"45s"`, `"1h0m0s"`), the
-/// form Vault returns for `delete_version_after`.
-fn go_duration(secs: u64) -> String {
+/// Formats whole seconds as Go's `time.Duration.String()` (`"0s"`, `"45s"`, `"1h0m0s"`,
+/// `"-1s"`), the form Vault returns for `delete_version_after`.
+fn go_duration(secs: i64) -> String {
+    if secs < 0 {
+        return format!("-{}", go_duration_abs(secs.unsigned_abs()));
+    }
+    go_duration_abs(secs.unsigned_abs())
+}
+
+fn go_duration_abs(secs: u64) -> String {
     let (h, m, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
     if h > 0 {
         format!("{h}h{m}m{s}s")

@@ -26,14 +26,11 @@ impl KvV1 {
     }
 }
 
-/// The `ttl` hint of a secret, if it has one (`ttl` wins over the legacy `lease`).
-fn ttl_hint(data: &Map<String, Value>) -> Result<Option<u64>, ApiError> {
-    match data.get("ttl").or_else(|| data.get("lease")) {
-        None => Ok(None),
-        Some(v) => parse_duration(v)
-            .map(Some)
-            .map_err(|_| ApiError::bad("failed to parse ttl for entry")),
-    }
+/// The `ttl` hint of a secret, if it has one that parses (`ttl` wins over the legacy
+/// `lease`). Writes do not check it: the map is the caller's data, and Vault, too, falls
+/// back to the mount TTL when the field is not a duration.
+fn ttl_hint(data: &Map<String, Value>) -> Option<u64> {
+    parse_duration(data.get("ttl").or_else(|| data.get("lease"))?).ok()
 }
 
 #[async_trait::async_trait]
@@ -49,6 +46,10 @@ impl Engine for KvV1 {
             return list_keys(view, &prefix, req).await.map(Response::data);
         }
         let path = req.path.as_str();
+        let writing = matches!(req.operation, Operation::Create | Operation::Update);
+        if writing && path.is_empty() {
+            return Err(ApiError::bad("missing path"));
+        }
         if path.is_empty() || path.ends_with('/') {
             return Err(ApiError::UnsupportedPath);
         }
@@ -57,8 +58,7 @@ impl Engine for KvV1 {
                 let Some(data) = view.get_json::<Map<String, Value>>(path).await? else {
                     return Err(ApiError::NotFound);
                 };
-                // A corrupt hint should not hide the secret: fall back to the default.
-                let lease = ttl_hint(&data).ok().flatten().unwrap_or(DEFAULT_LEASE_SECS);
+                let lease = ttl_hint(&data).unwrap_or(DEFAULT_LEASE_SECS);
                 let mut resp = Response::data(data);
                 resp.lease_duration = lease;
                 Ok(resp)
@@ -67,7 +67,6 @@ impl Engine for KvV1 {
                 if req.data.is_empty() {
                     return Err(ApiError::bad("missing data fields"));
                 }
-                ttl_hint(&req.data)?;
                 view.transaction(vec![ViewOp::Put(path.to_owned(), to_json(&req.data)?)])
                     .await?;
                 Ok(Response::empty())

@@ -143,19 +143,39 @@ async fn max_versions_trims_oldest_and_their_data() {
     }
     assert_eq!(get(&h, "k", Some(3)).await.unwrap()["data"]["i"], 3);
 
-    // A secret's own setting wins over the mount's, and lowering it trims at once.
+    // The larger of the secret's and the mount's setting applies, so a secret asking for
+    // fewer than its mount still keeps the mount's number.
     h.ok(Update, "metadata/k", json!({"max_versions": 1})).await;
+    put(&h, "k", json!({"i": 6})).await;
     let meta = h.ok(Read, "metadata/k", json!({})).await;
-    assert_eq!(meta["oldest_version"], 5);
-    assert_eq!(meta["versions"].as_object().unwrap().len(), 1);
-    assert_eq!(h.view.get(&version_key("k", 4)).await.unwrap(), None);
-
-    // Default is 10.
-    for _ in 0..12 {
-        put(&h, "d", json!({"x": 1})).await;
-    }
-    let meta = h.ok(Read, "metadata/d", json!({})).await;
     assert_eq!(meta["versions"].as_object().unwrap().len(), 3);
+    // With the mount back to the default (10), the secret's 1 applies from the next write;
+    // the metadata write itself trims nothing.
+    h.ok(Update, "config", json!({"max_versions": 0})).await;
+    h.ok(Update, "metadata/k", json!({"max_versions": 1})).await;
+    assert_eq!(
+        h.ok(Read, "metadata/k", json!({})).await["versions"]
+            .as_object()
+            .unwrap()
+            .len(),
+        3
+    );
+    put(&h, "k", json!({"i": 7})).await;
+    let meta = h.ok(Read, "metadata/k", json!({})).await;
+    assert_eq!(meta["oldest_version"], 7);
+    assert_eq!(meta["versions"].as_object().unwrap().len(), 1);
+    for gone in 4..=6 {
+        assert_eq!(h.view.get(&version_key("k", gone)).await.unwrap(), None);
+    }
+    // A secret asking for more than its mount keeps more.
+    h.ok(Update, "config", json!({"max_versions": 2})).await;
+    h.ok(Update, "metadata/m", json!({"max_versions": 4})).await;
+    for _ in 0..6 {
+        put(&h, "m", json!({"x": 1})).await;
+    }
+    let meta = h.ok(Read, "metadata/m", json!({})).await;
+    assert_eq!(meta["versions"].as_object().unwrap().len(), 4);
+    assert_eq!(meta["oldest_version"], 3);
 }
 
 #[tokio::test]
@@ -195,9 +215,23 @@ async fn delete_version_after_expires_versions() {
         .await;
     let out = h.ok(Update, "data/k", json!({"data": {"v": 3}})).await;
     assert_eq!(out["deletion_time"], "2023-11-14T22:15:20Z");
-    // Undelete clears the expiry.
+    // Undelete re-arms the expiry from now (the shorter setting, 60s, applies).
     h.ok(Update, "undelete/k", json!({"versions": [1]})).await;
     assert_eq!(get(&h, "k", Some(1)).await.unwrap()["data"]["v"], 1);
+    let meta = h.ok(Read, "metadata/k", json!({})).await;
+    assert_eq!(
+        meta["versions"]["1"]["deletion_time"],
+        "2023-11-14T22:15:20Z"
+    );
+    // A negative mount setting disables expiry for every secret.
+    h.ok(Update, "config", json!({"delete_version_after": "-1s"}))
+        .await;
+    assert_eq!(
+        h.ok(Read, "config", json!({})).await["delete_version_after"],
+        "-1s"
+    );
+    let out = h.ok(Update, "data/k", json!({"data": {"v": 4}})).await;
+    assert_eq!(out["deletion_time"], "");
 }
 
 #[tokio::test]
@@ -303,19 +337,28 @@ async fn patch_merges_into_the_latest_version() {
         json!({"data": {"a": 2}, "options": {"cas": 2}}),
     )
     .await;
-    // A deleted latest version cannot be patched.
+    // A deleted or destroyed latest version cannot be patched: 404 with its metadata, flat.
     h.ok(Delete, "data/k", json!({})).await;
     let before = h.snapshot().await;
-    assert_eq!(
-        h.call(Patch, "data/k", json!({"data": {"a": 3}})).await,
-        Err(ApiError::NotFound)
-    );
+    match h.call(Patch, "data/k", json!({"data": {"a": 3}})).await {
+        Err(ApiError::NotFoundWith(body)) => {
+            assert_eq!(body["version"], 3);
+            assert_eq!(body["deletion_time"], "2023-11-14T22:13:20Z");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(h.snapshot().await, before);
     h.ok(Update, "destroy/k", json!({"versions": [3]})).await;
+    match h.call(Patch, "data/k", json!({"data": {"a": 3}})).await {
+        Err(ApiError::NotFoundWith(body)) => assert_eq!(body["destroyed"], true),
+        other => panic!("{other:?}"),
+    }
+    // CAS is checked before the version's state, as in Vault.
+    let bad_cas = json!({"data": {"a": 3}, "options": {"cas": 9}});
     assert_eq!(
-        h.call(Patch, "data/k", json!({"data": {"a": 3}})).await,
-        Err(ApiError::NotFound)
+        h.call(Patch, "data/k", bad_cas).await.unwrap_err().status(),
+        400
     );
-    assert_ne!(h.snapshot().await, before); // only the destroy changed storage
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -396,9 +439,22 @@ async fn malformed_input_changes_nothing() {
         (
             Update,
             "metadata/k",
-            json!({"custom_metadata": {"a": 1}}),
+            json!({"custom_metadata": {"a": [1]}}),
             bad,
         ),
+        (
+            Update,
+            "metadata/k",
+            json!({"custom_metadata": {"a": ""}}),
+            bad,
+        ),
+        (
+            Update,
+            "metadata/k",
+            json!({"delete_version_after": "-1s"}),
+            bad,
+        ),
+        (Update, "config", json!({"delete_version_after": "-x"}), bad),
         (
             Patch,
             "metadata/k",

@@ -125,7 +125,9 @@ async fn custom_metadata_limits() {
         (json!({"k": "a\nb"}), false),
         (Value::Object(sixty_four), true),
         (Value::Object(many), false),
-        (json!({"k": 1}), false),
+        (json!({"k": 1}), true),
+        (json!({"k": ""}), false),
+        (json!({"k": {"n": "v"}}), false),
         (json!(["k"]), false),
     ] {
         let h = kv();
@@ -190,4 +192,47 @@ async fn metadata_list_and_pages() {
     // Deleting the last version of a secret keeps it listed (its metadata stays).
     h.ok(Delete, "data/a", json!({})).await;
     assert!(keys(&h.ok(List, "metadata/", json!({})).await).contains(&"a"));
+}
+
+#[tokio::test]
+async fn metadata_writes_follow_vaults_edges() {
+    let mut h = kv();
+    // A POST with none of the four fields creates nothing.
+    h.ok(Update, "metadata/k", json!({"unrelated": 1})).await;
+    assert!(h.snapshot().await.is_empty());
+    put(&h, "k", json!({"a": 1})).await;
+    // Metadata writes leave updated_time alone.
+    h.now += 30;
+    h.ok(Update, "metadata/k", json!({"custom_metadata": {"x": "1"}}))
+        .await;
+    let meta = h.ok(Read, "metadata/k", json!({})).await;
+    assert_eq!(meta["updated_time"], "2023-11-14T22:13:20Z");
+    // Turning cas_required off where the mount requires it is accepted with a warning.
+    h.ok(Update, "config", json!({"cas_required": true})).await;
+    let r = h
+        .call(Update, "metadata/k", json!({"cas_required": false}))
+        .await
+        .unwrap();
+    assert_eq!(r.warnings.len(), 1);
+    assert!(r.warnings[0].contains("mandated by backend config"));
+    // PATCH with a null custom_metadata clears it.
+    h.ok(Patch, "metadata/k", json!({"custom_metadata": null}))
+        .await;
+    let meta = h.ok(Read, "metadata/k", json!({})).await;
+    assert_eq!(meta["custom_metadata"], Value::Null);
+    // Every custom metadata problem is reported, with Vault's prefix.
+    let e = h
+        .call(
+            Update,
+            "metadata/k",
+            json!({"custom_metadata": {"": "v", "k": ""}}),
+        )
+        .await
+        .unwrap_err();
+    let msgs = e.messages();
+    assert_eq!(msgs.len(), 2, "{msgs:?}");
+    assert!(
+        msgs.iter()
+            .all(|m| m.starts_with("custom_metadata validation failed: "))
+    );
 }

@@ -29,7 +29,7 @@ impl WriteBody {
         let cas = match body.get("options") {
             None | Some(Value::Null) => None,
             Some(Value::Object(o)) => u64_field(o, "cas")
-                .map_err(|_| ApiError::bad("options.cas: expected a non-negative integer"))?,
+                .map_err(|_| ApiError::bad("error parsing check-and-set parameter"))?,
             Some(_) => return Err(ApiError::bad("options: expected a JSON object")),
         };
         Ok(Self { data, cas })
@@ -150,21 +150,28 @@ impl KvV2 {
         let _guard = self.locks.lock(path).await;
         let config = load_config(view).await?;
         let existing = load_meta(view, path).await?;
+        if patch && existing.is_none() {
+            return Err(ApiError::NotFound);
+        }
+        let mut meta = existing.unwrap_or_else(|| KeyMetadata::new(now));
+        match body.cas {
+            Some(cas) if cas != meta.current_version => return Err(ApiError::bad(CAS_MISMATCH)),
+            None if meta.cas_required(&config) => return Err(ApiError::bad(CAS_REQUIRED)),
+            _ => {}
+        }
 
         let data = if patch {
-            let meta = existing.as_ref().ok_or(ApiError::NotFound)?;
-            let vm = meta
-                .versions
-                .get(&meta.current_version)
-                .ok_or(ApiError::NotFound)?;
+            let current = meta.current_version;
+            let vm = meta.versions.get(&current).ok_or(ApiError::NotFound)?;
             if vm.destroyed || vm.is_deleted(now) {
-                return Err(ApiError::NotFound);
+                // Vault answers a patch of a deleted or destroyed latest version with the
+                // version's metadata, flat (not under `metadata` as a read does).
+                return Err(ApiError::NotFoundWith(meta.version_block(current, vm)));
             }
-            let current = view
-                .get_json::<Value>(&version_key(path, meta.current_version))
+            let mut merged = view
+                .get_json::<Value>(&version_key(path, current))
                 .await?
-                .ok_or(ApiError::NotFound)?;
-            let mut merged = current;
+                .ok_or_else(|| ApiError::internal("could not find version data"))?;
             merge_patch(&mut merged, &Value::Object(body.data));
             match merged {
                 Value::Object(m) => m,
@@ -174,31 +181,21 @@ impl KvV2 {
             body.data
         };
 
-        let mut meta = existing.unwrap_or_else(|| KeyMetadata::new(now));
-        match body.cas {
-            Some(cas) if cas != meta.current_version => return Err(ApiError::bad(CAS_MISMATCH)),
-            None if meta.cas_required(&config) => return Err(ApiError::bad(CAS_REQUIRED)),
-            _ => {}
-        }
-
-        let n = meta.current_version + 1;
         let dva = meta.delete_version_after(&config);
         let vm = VersionMeta {
             created: now,
             deletion: (dva > 0).then(|| now.saturating_add(dva.saturating_mul(1_000_000_000))),
             destroyed: false,
         };
-        meta.versions.insert(n, vm.clone());
-        meta.current_version = n;
-        meta.updated = now;
-        let trimmed = meta.trim(meta.max_versions(&config));
+        let max = meta.max_versions(&config);
+        let (n, removed) = meta.add_version(vm.clone(), max);
 
         let mut ops = vec![
             ViewOp::Put(version_key(path, n), to_json(&data)?),
             ViewOp::Put(metadata_key(path), to_json(&meta)?),
         ];
         ops.extend(
-            trimmed
+            removed
                 .into_iter()
                 .map(|t| ViewOp::Delete(version_key(path, t))),
         );

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::api::{ApiError, Request, Response, bool_field, duration_field, u64_field};
+use crate::api::{ApiError, Request, Response, bool_field, parse_duration, u64_field};
 use crate::kv::v2::model::{CONFIG_KEY, KeyMetadata, metadata_key, version_key};
 use crate::kv::v2::{CONFIG_LOCK, KvV2, apply_custom_metadata, load_config, load_meta};
 use crate::kv::{list_keys, unix_nanos};
@@ -15,18 +15,48 @@ use crate::view::{View, ViewOp, to_json};
 struct Settings {
     max_versions: Option<u64>,
     cas_required: Option<bool>,
-    delete_version_after: Option<u64>,
+    /// Seconds; negative only in the mount config, where it disables expiry.
+    delete_version_after: Option<i64>,
 }
 
 impl Settings {
-    fn parse(data: &Map<String, Value>) -> Result<Self, ApiError> {
+    fn parse(data: &Map<String, Value>, signed: bool) -> Result<Self, ApiError> {
+        let bad_dva = || ApiError::bad("delete_version_after: expected a non-negative duration");
+        let dva = match data.get("delete_version_after") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(signed_duration(v).ok_or_else(bad_dva)?),
+        };
+        if !signed && dva.is_some_and(|d| d < 0) {
+            return Err(bad_dva());
+        }
         Ok(Self {
             max_versions: u64_field(data, "max_versions")?,
             cas_required: bool_field(data, "cas_required")?,
-            delete_version_after: duration_field(data, "delete_version_after")
-                .map_err(|_| ApiError::bad("delete_version_after: expected a duration"))?,
+            delete_version_after: dva,
         })
     }
+
+    fn is_empty(&self) -> bool {
+        self.max_versions.is_none()
+            && self.cas_required.is_none()
+            && self.delete_version_after.is_none()
+    }
+}
+
+/// A duration in seconds that may be negative (`-1`, `"-1s"`).
+fn signed_duration(v: &Value) -> Option<i64> {
+    if let Some(n) = v.as_i64() {
+        return Some(n);
+    }
+    let (negative, magnitude) = match v {
+        Value::String(s) => match s.trim().strip_prefix('-') {
+            Some(rest) => (true, parse_duration(&Value::String(rest.to_owned())).ok()?),
+            None => (false, parse_duration(v).ok()?),
+        },
+        _ => (false, parse_duration(v).ok()?),
+    };
+    let secs = i64::try_from(magnitude).ok()?;
+    Some(if negative { -secs } else { secs })
 }
 
 /// `GET config`.
@@ -58,7 +88,10 @@ impl KvV2 {
         req: &Request,
         view: &View,
     ) -> Result<Response, ApiError> {
-        let s = Settings::parse(&req.data)?;
+        let s = Settings::parse(&req.data, true)?;
+        if s.is_empty() {
+            return Ok(Response::empty());
+        }
         let _guard = self.locks.lock(CONFIG_LOCK).await;
         let mut config = load_config(view).await?;
         if let Some(n) = s.max_versions {
@@ -77,7 +110,9 @@ impl KvV2 {
 
     /// `POST metadata/<path>` (creates the metadata if absent; `custom_metadata` replaces)
     /// and `PATCH metadata/<path>` (the secret must exist; `custom_metadata` is merged, `null`
-    /// removing a key). Lowering `max_versions` trims the oldest versions now.
+    /// removing a key). As in Vault, neither makes a version, touches `updated_time` or trims
+    /// versions (a lower `max_versions` takes effect at the next data write), and a POST
+    /// with none of the four fields changes nothing.
     pub(super) async fn write_metadata(
         &self,
         req: &Request,
@@ -85,16 +120,29 @@ impl KvV2 {
         path: &str,
         patch: bool,
     ) -> Result<Response, ApiError> {
-        let s = Settings::parse(&req.data)?;
-        let custom = req.data.get("custom_metadata").filter(|v| !v.is_null());
+        let s = Settings::parse(&req.data, false)?;
+        let custom = match req.data.get("custom_metadata") {
+            Some(Value::Null) if !patch => None,
+            other => other,
+        };
+        if !patch && s.is_empty() && custom.is_none() {
+            return Ok(Response::empty());
+        }
         // Check the custom metadata on its own first, so a malformed body is a 400 even for
         // a secret that does not exist.
         if let Some(v) = custom {
             apply_custom_metadata(&BTreeMap::new(), v, patch)?;
         }
         let now = unix_nanos(req.time);
-        let _guard = self.locks.lock(path).await;
         let config = load_config(view).await?;
+        let mut resp = Response::empty();
+        if s.cas_required == Some(false) && config.cas_required {
+            resp = resp.warn(
+                "\"cas_required\" set to false, but is mandated by backend config. This value \
+                 will be ignored.",
+            );
+        }
+        let _guard = self.locks.lock(path).await;
         let mut meta = match load_meta(view, path).await? {
             Some(m) => m,
             None if patch => return Err(ApiError::NotFound),
@@ -110,18 +158,11 @@ impl KvV2 {
             meta.cas_required = b;
         }
         if let Some(d) = s.delete_version_after {
-            meta.delete_version_after = d;
+            meta.delete_version_after = d.unsigned_abs();
         }
-        meta.updated = now;
-        let trimmed = meta.trim(meta.max_versions(&config));
-        let mut ops = vec![ViewOp::Put(metadata_key(path), to_json(&meta)?)];
-        ops.extend(
-            trimmed
-                .into_iter()
-                .map(|n| ViewOp::Delete(version_key(path, n))),
-        );
-        view.transaction(ops).await?;
-        Ok(Response::empty())
+        view.transaction(vec![ViewOp::Put(metadata_key(path), to_json(&meta)?)])
+            .await?;
+        Ok(resp)
     }
 
     /// `DELETE metadata/<path>`: every version's data and the metadata, at once.

@@ -136,8 +136,9 @@ fn version_param(data: &Map<String, Value>) -> Result<u64, ApiError> {
 }
 
 /// The `versions` field of delete/undelete/destroy: a list of integers (numbers or numeric
-/// strings) or a comma-separated string, non-empty.
-fn versions_field(data: &Map<String, Value>) -> Result<Vec<u64>, ApiError> {
+/// strings) or a comma-separated string, non-empty. (Vault capitalizes the "no version"
+/// message for delete and undelete but not for destroy; clients may match either.)
+fn versions_field(data: &Map<String, Value>, destroy: bool) -> Result<Vec<u64>, ApiError> {
     let bad = || ApiError::bad("versions: expected a list of non-negative integers");
     let parse = |s: &str| s.trim().parse::<u64>().map_err(|_| bad());
     let versions = match data.get("versions") {
@@ -159,49 +160,90 @@ fn versions_field(data: &Map<String, Value>) -> Result<Vec<u64>, ApiError> {
         Some(_) => return Err(bad()),
     };
     if versions.is_empty() {
-        return Err(ApiError::bad("no version number provided"));
+        return Err(ApiError::bad(if destroy {
+            "no version number provided"
+        } else {
+            "No version number provided"
+        }));
     }
     Ok(versions)
 }
 
-/// Checks one custom metadata entry against Vault's limits.
-fn check_custom_entry(key: &str, value: &str) -> Result<(), ApiError> {
-    if key.is_empty() {
-        return Err(ApiError::bad("custom_metadata: keys must not be empty"));
+/// The prefix of every `custom_metadata` error, as Vault words it.
+const CUSTOM_ERROR: &str = "custom_metadata validation failed";
+
+/// A custom metadata value as Vault's weak decoding reads it: strings as they are, numbers
+/// as their JSON text, booleans as `1`/`0`; anything else is refused.
+fn custom_string(key: &str, value: &Value) -> Result<String, ApiError> {
+    match value {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(if *b { "1" } else { "0" }.to_owned()),
+        _ => Err(ApiError::bad(format!(
+            "{CUSTOM_ERROR}: value for key {key:?} must be a string"
+        ))),
     }
-    if key.len() > MAX_CUSTOM_KEY_LEN {
-        return Err(ApiError::bad(format!(
-            "custom_metadata: length of key {key:?} is {} but max is {MAX_CUSTOM_KEY_LEN}",
-            key.len()
-        )));
-    }
-    if value.len() > MAX_CUSTOM_VALUE_LEN {
-        return Err(ApiError::bad(format!(
-            "custom_metadata: length of value for key {key:?} is {} but max is \
-             {MAX_CUSTOM_VALUE_LEN}",
-            value.len()
-        )));
-    }
-    if key.chars().chain(value.chars()).any(char::is_control) {
-        return Err(ApiError::bad(format!(
-            "custom_metadata: key {key:?} or its value contains a control character"
-        )));
-    }
-    Ok(())
 }
 
-/// Applies a `custom_metadata` object to `current`: replacing it (`merge == false`) or as a
-/// JSON merge patch where `null` removes a key. Checks every limit; `current` is untouched on
-/// error.
+/// Checks custom metadata against Vault's limits, reporting every problem at once (only
+/// the count when there are too many keys).
+fn check_custom_metadata(map: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    if map.len() > MAX_CUSTOM_KEYS {
+        return Err(ApiError::bad(format!(
+            "{CUSTOM_ERROR}: payload must contain at most {MAX_CUSTOM_KEYS} keys, provided {}",
+            map.len()
+        )));
+    }
+    let mut errors = Vec::new();
+    for (key, value) in map {
+        if key.is_empty() || key.len() > MAX_CUSTOM_KEY_LEN {
+            errors.push(format!(
+                "{CUSTOM_ERROR}: length of key {key:?} is {} but must be 0 < len(key) <= \
+                 {MAX_CUSTOM_KEY_LEN}",
+                key.len()
+            ));
+        }
+        if value.is_empty() || value.len() > MAX_CUSTOM_VALUE_LEN {
+            errors.push(format!(
+                "{CUSTOM_ERROR}: length of value for key {key:?} is {} but must be 0 < \
+                 len(value) <= {MAX_CUSTOM_VALUE_LEN}",
+                value.len()
+            ));
+        }
+        if key.chars().any(char::is_control) {
+            errors.push(format!(
+                "{CUSTOM_ERROR}: key {key:?} contains unprintable characters"
+            ));
+        }
+        if value.chars().any(char::is_control) {
+            errors.push(format!(
+                "{CUSTOM_ERROR}: value for key {key:?} contains unprintable characters"
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(errors))
+    }
+}
+
+/// Applies a `custom_metadata` value to `current`: replacing it (`merge == false`) or as a
+/// JSON merge patch, where a `null` value removes a key and a `null` object removes all.
+/// Checks every limit on the result; `current` is untouched on error.
 fn apply_custom_metadata(
     current: &BTreeMap<String, String>,
     value: &Value,
     merge: bool,
 ) -> Result<BTreeMap<String, String>, ApiError> {
-    let Value::Object(obj) = value else {
-        return Err(ApiError::bad(
-            "custom_metadata: expected an object of strings",
-        ));
+    let obj = match value {
+        Value::Object(obj) => obj,
+        Value::Null if merge => return Ok(BTreeMap::new()),
+        _ => {
+            return Err(ApiError::bad(format!(
+                "{CUSTOM_ERROR}: expected an object of strings"
+            )));
+        }
     };
     let mut out = if merge {
         current.clone()
@@ -209,26 +251,12 @@ fn apply_custom_metadata(
         BTreeMap::new()
     };
     for (k, v) in obj {
-        match v {
-            Value::String(s) => {
-                check_custom_entry(k, s)?;
-                out.insert(k.clone(), s.clone());
-            }
-            Value::Null if merge => {
-                out.remove(k);
-            }
-            _ => {
-                return Err(ApiError::bad(format!(
-                    "custom_metadata: value for key {k:?} must be a string"
-                )));
-            }
+        if merge && v.is_null() {
+            out.remove(k);
+        } else {
+            out.insert(k.clone(), custom_string(k, v)?);
         }
     }
-    if out.len() > MAX_CUSTOM_KEYS {
-        return Err(ApiError::bad(format!(
-            "custom_metadata: payload must contain at most {MAX_CUSTOM_KEYS} keys, provided {}",
-            out.len()
-        )));
-    }
+    check_custom_metadata(&out)?;
     Ok(out)
 }

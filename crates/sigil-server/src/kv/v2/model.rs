@@ -37,8 +37,9 @@ pub(crate) struct Config {
     pub(crate) max_versions: u64,
     /// Whether every write must carry `options.cas`.
     pub(crate) cas_required: bool,
-    /// Seconds after which a new version reads as deleted; 0 = never.
-    pub(crate) delete_version_after: u64,
+    /// Seconds after which a new version reads as deleted; 0 = unset, negative = disabled
+    /// for every secret of the mount (whatever the secrets' own settings say).
+    pub(crate) delete_version_after: i64,
 }
 
 impl Config {
@@ -148,7 +149,7 @@ impl KeyMetadata {
         m.insert("custom_metadata".into(), self.custom_value());
         m.insert(
             "delete_version_after".into(),
-            go_duration(self.delete_version_after).into(),
+            go_duration(i64::try_from(self.delete_version_after).unwrap_or(i64::MAX)).into(),
         );
         m.insert("max_versions".into(), self.max_versions.into());
         m.insert("oldest_version".into(), self.oldest_version.into());
@@ -171,39 +172,49 @@ impl KeyMetadata {
         self.cas_required || config.cas_required
     }
 
-    /// How many versions to keep: the secret's setting, else the mount's, else 10.
+    /// How many versions to keep: the larger of the secret's and the mount's setting, 10
+    /// when neither is set (Vault's rule, so a secret cannot keep fewer than its mount).
     pub(crate) fn max_versions(&self, config: &Config) -> u64 {
-        [self.max_versions, config.max_versions, DEFAULT_MAX_VERSIONS]
-            .into_iter()
-            .find(|&n| n > 0)
-            .unwrap_or(DEFAULT_MAX_VERSIONS)
+        match self.max_versions.max(config.max_versions) {
+            0 => DEFAULT_MAX_VERSIONS,
+            n => n,
+        }
     }
 
-    /// Seconds after which a new version reads as deleted (0 = never). When both the mount
-    /// and the secret set one, the shorter wins: Vault documents that a secret's value may
-    /// not exceed the mount's.
+    /// Seconds after which a new (or undeleted) version reads as deleted (0 = never): the
+    /// shorter of the mount's and the secret's non-zero settings, never when the mount
+    /// disables it.
     pub(crate) fn delete_version_after(&self, config: &Config) -> u64 {
-        match (self.delete_version_after, config.delete_version_after) {
+        let Ok(mount) = u64::try_from(config.delete_version_after) else {
+            return 0;
+        };
+        match (self.delete_version_after, mount) {
             (0, c) => c,
             (m, 0) => m,
             (m, c) => m.min(c),
         }
     }
 
-    /// Removes the oldest versions beyond `max`, returning their numbers (whose data the
-    /// caller deletes in the same transaction).
-    pub(crate) fn trim(&mut self, max: u64) -> Vec<u64> {
+    /// Adds version `current_version + 1` and slides the window of kept versions as Vault
+    /// does: once `current - oldest` reaches `max`, every version up to `current - max` goes
+    /// and `oldest_version` becomes `current - max + 1`. Returns the new number and the
+    /// removed versions (whose data the caller deletes in the same transaction).
+    pub(crate) fn add_version(&mut self, vm: VersionMeta, max: u64) -> (u64, Vec<u64>) {
+        self.current_version += 1;
+        let n = self.current_version;
+        self.updated = vm.created;
+        self.versions.insert(n, vm);
         let mut removed = Vec::new();
-        while u64::try_from(self.versions.len()).unwrap_or(u64::MAX) > max {
-            let Some((n, _)) = self.versions.pop_first() else {
-                break;
-            };
-            removed.push(n);
+        if n - self.oldest_version.min(n) >= max {
+            let last_gone = n - max;
+            let gone: Vec<u64> = self.versions.range(..=last_gone).map(|(k, _)| *k).collect();
+            for k in gone {
+                self.versions.remove(&k);
+                removed.push(k);
+            }
+            self.oldest_version = last_gone + 1;
         }
-        if !removed.is_empty() {
-            self.oldest_version = self.versions.keys().next().copied().unwrap_or(0);
-        }
-        removed
+        (n, removed)
     }
 }
 
@@ -224,22 +235,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn trimming_removes_oldest_first() {
+    fn the_window_slides_like_vaults() {
         let mut m = KeyMetadata::new(0);
-        for n in 1..=5 {
-            m.versions.insert(n, VersionMeta::default());
+        // (max for this write, removed, oldest_version after, versions kept after)
+        for (max, removed, oldest, kept) in [
+            (3, vec![], 0, vec![1]),
+            (3, vec![], 0, vec![1, 2]),
+            (3, vec![], 1, vec![1, 2, 3]),
+            (3, vec![1], 2, vec![2, 3, 4]),
+            (1, vec![2, 3, 4], 5, vec![5]),
+            (3, vec![], 5, vec![5, 6]),
+        ] {
+            let (n, gone) = m.add_version(VersionMeta::default(), max);
+            assert_eq!(gone, removed, "version {n}");
+            assert_eq!(m.oldest_version, oldest, "version {n}");
+            assert_eq!(m.versions.keys().copied().collect::<Vec<_>>(), kept);
         }
-        m.current_version = 5;
-        assert!(m.trim(5).is_empty());
-        assert_eq!(m.oldest_version, 0);
-        assert_eq!(m.trim(2), [1, 2, 3]);
-        assert_eq!(m.oldest_version, 4);
-        assert_eq!(m.versions.keys().copied().collect::<Vec<_>>(), [4, 5]);
     }
 
     #[test]
     fn settings_fall_back_to_the_mount() {
-        let cfg = Config {
+        let mut cfg = Config {
             max_versions: 3,
             cas_required: true,
             delete_version_after: 60,
@@ -249,6 +265,8 @@ mod tests {
         assert_eq!(m.max_versions(&cfg), 3);
         m.max_versions = 7;
         assert_eq!(m.max_versions(&cfg), 7);
+        m.max_versions = 2;
+        assert_eq!(m.max_versions(&cfg), 3);
         assert!(m.cas_required(&cfg));
         assert_eq!(m.delete_version_after(&cfg), 60);
         m.delete_version_after = 30;
@@ -256,6 +274,8 @@ mod tests {
         m.delete_version_after = 90;
         assert_eq!(m.delete_version_after(&cfg), 60);
         assert_eq!(m.delete_version_after(&Config::default()), 90);
+        cfg.delete_version_after = -1;
+        assert_eq!(m.delete_version_after(&cfg), 0);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use crate::api::{ApiError, Request, Response};
 use crate::kv::unix_nanos;
 use crate::kv::v2::model::{metadata_key, version_key};
-use crate::kv::v2::{KvV2, load_meta, versions_field};
+use crate::kv::v2::{KvV2, load_config, load_meta, versions_field};
 use crate::view::{View, ViewOp, to_json};
 
 impl KvV2 {
@@ -17,12 +17,15 @@ impl KvV2 {
         action: &str,
         path: &str,
     ) -> Result<Response, ApiError> {
-        let versions = versions_field(&req.data)?;
+        let versions = versions_field(&req.data, action == "destroy")?;
         let now = unix_nanos(req.time);
         let _guard = self.locks.lock(path).await;
         let Some(mut meta) = load_meta(view, path).await? else {
             return Ok(Response::empty());
         };
+        // Undeleting re-arms `delete_version_after` from now, as Vault does.
+        let dva = meta.delete_version_after(&load_config(view).await?);
+        let rearmed = (dva > 0).then(|| now.saturating_add(dva.saturating_mul(1_000_000_000)));
         let mut ops = Vec::new();
         for n in versions {
             let Some(vm) = meta.versions.get_mut(&n) else {
@@ -30,7 +33,7 @@ impl KvV2 {
             };
             match action {
                 "delete" if !vm.destroyed && !vm.is_deleted(now) => vm.deletion = Some(now),
-                "undelete" if !vm.destroyed => vm.deletion = None,
+                "undelete" if !vm.destroyed => vm.deletion = rearmed,
                 "destroy" if !vm.destroyed => {
                     vm.destroyed = true;
                     ops.push(ViewOp::Delete(version_key(path, n)));
