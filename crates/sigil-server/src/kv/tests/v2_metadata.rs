@@ -236,3 +236,24 @@ async fn metadata_writes_follow_vaults_edges() {
             .all(|m| m.starts_with("custom_metadata validation failed: "))
     );
 }
+
+#[tokio::test]
+async fn detailed_metadata_lists_with_key_info() {
+    let h = kv();
+    put(&h, "app/a", json!({"v": 1})).await;
+    put(&h, "app/a", json!({"v": 2})).await;
+    put(&h, "app/sub/b", json!({"v": 1})).await;
+    let out = h.ok(List, "detailed-metadata/app/", json!({})).await;
+    assert_eq!(keys(&out), ["a", "sub/"]);
+    let info = out["key_info"].as_object().unwrap();
+    assert_eq!(info.len(), 1);
+    assert_eq!(info["a"]["current_version"], 2);
+    assert_eq!(
+        h.call(List, "detailed-metadata/none/", json!({})).await,
+        Err(ApiError::NotFound)
+    );
+    assert_eq!(
+        h.call(Read, "detailed-metadata/app/a", json!({})).await,
+        Err(ApiError::UnsupportedOperation)
+    );
+}

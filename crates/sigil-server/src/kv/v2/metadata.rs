@@ -70,15 +70,40 @@ pub(super) async fn read(view: &View, path: &str) -> Result<Response, ApiError> 
     Ok(Response::data(meta.render()))
 }
 
-/// `LIST metadata/<prefix>`.
-pub(super) async fn list(req: &Request, view: &View, prefix: &str) -> Result<Response, ApiError> {
+/// `LIST metadata/<prefix>`, and OpenBao's `LIST detailed-metadata/<prefix>` (`detailed`),
+/// which adds `key_info`: each listed secret's metadata as `GET metadata/<path>` shows it
+/// (folders have none).
+pub(super) async fn list(
+    req: &Request,
+    view: &View,
+    prefix: &str,
+    detailed: bool,
+) -> Result<Response, ApiError> {
     let prefix = prefix.trim_end_matches('/');
-    let key = if prefix.is_empty() {
-        metadata_key("")
+    let prefix = if prefix.is_empty() {
+        String::new()
     } else {
-        metadata_key(&format!("{prefix}/"))
+        format!("{prefix}/")
     };
-    list_keys(view, &key, req).await.map(Response::data)
+    let mut out = list_keys(view, &metadata_key(&prefix), req).await?;
+    if detailed {
+        let mut info = Map::new();
+        let names: Vec<String> = out["keys"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter(|k| !k.ends_with('/'))
+            .map(str::to_owned)
+            .collect();
+        for name in names {
+            if let Some(meta) = load_meta(view, &format!("{prefix}{name}")).await? {
+                info.insert(name, Value::Object(meta.render()));
+            }
+        }
+        out.insert("key_info".into(), Value::Object(info));
+    }
+    Ok(Response::data(out))
 }
 
 impl KvV2 {

@@ -2,7 +2,8 @@
 //! undelete and destroy, as Vault's `kv-v2` API describes them.
 //!
 //! Routes (relative to the mount): `config`, `data/<path>`, `metadata/<path>`,
-//! `delete/<path>`, `undelete/<path>`, `destroy/<path>`, `subkeys/<path>`. Every handler
+//! `delete/<path>`, `undelete/<path>`, `destroy/<path>`, `subkeys/<path>`, and OpenBao's
+//! `detailed-metadata/<prefix>` (a LIST that also returns each secret's metadata). Every handler
 //! parses and checks its whole input before it takes the secret's lock, and writes all it
 //! changes in one transaction while holding it.
 
@@ -76,6 +77,7 @@ impl Engine for KvV2 {
             "config" => matches!(op, Read | Create | Update),
             "data" => op != List,
             "metadata" => true,
+            "detailed-metadata" => op == List,
             "delete" | "undelete" | "destroy" => matches!(op, Create | Update),
             "subkeys" => op == Read,
             _ => return Err(ApiError::UnsupportedPath),
@@ -86,11 +88,17 @@ impl Engine for KvV2 {
         match (head, op) {
             ("config", Read) => metadata::read_config(view).await,
             ("config", _) => self.write_config(req, view).await,
-            ("metadata", List) => metadata::list(req, view, rest).await,
+            ("metadata", List) => metadata::list(req, view, rest, false).await,
+            ("detailed-metadata", _) => metadata::list(req, view, rest, true).await,
             _ => {
                 let path = secret_path(rest)?;
                 match (head, op) {
-                    ("data", Read) => data::read(req, view, path).await,
+                    // Reads take the secret's lock too, so that a concurrent trim or destroy
+                    // cannot remove a version's data between its metadata and data reads.
+                    ("data", Read) => {
+                        let _guard = self.locks.lock(path).await;
+                        data::read(req, view, path).await
+                    }
                     ("data", Patch) => self.write_data(req, view, path, true).await,
                     ("data", Delete) => self.delete_latest(req, view, path).await,
                     ("data", _) => self.write_data(req, view, path, false).await,
@@ -98,7 +106,10 @@ impl Engine for KvV2 {
                     ("metadata", Patch) => self.write_metadata(req, view, path, true).await,
                     ("metadata", Delete) => self.delete_metadata(view, path).await,
                     ("metadata", _) => self.write_metadata(req, view, path, false).await,
-                    ("subkeys", _) => data::subkeys(req, view, path).await,
+                    ("subkeys", _) => {
+                        let _guard = self.locks.lock(path).await;
+                        data::subkeys(req, view, path).await
+                    }
                     _ => self.change_versions(req, view, head, path).await,
                 }
             }
