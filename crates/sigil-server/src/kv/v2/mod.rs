@@ -110,7 +110,10 @@ impl Engine for KvV2 {
                         let _guard = self.locks.lock(path).await;
                         data::subkeys(req, view, path).await
                     }
-                    _ => self.change_versions(req, view, head, path).await,
+                    _ => match versions::Action::from_route(head) {
+                        Some(action) => self.change_versions(req, view, action, path).await,
+                        None => Err(ApiError::UnsupportedPath),
+                    },
                 }
             }
         }

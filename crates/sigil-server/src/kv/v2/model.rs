@@ -68,7 +68,9 @@ pub(crate) struct VersionMeta {
 }
 
 impl VersionMeta {
-    /// Whether the version reads as deleted at `now`: soft-deleted at or before `now`.
+    /// Whether the version reads as deleted at `now`: soft-deleted at or before `now`. (Vault
+    /// compares "strictly before"; with pinned request times, a version deleted by a request
+    /// must read as deleted by another request at the same instant, hence "at or before".)
     pub(crate) fn is_deleted(&self, now: u64) -> bool {
         self.deletion.is_some_and(|t| t <= now)
     }

@@ -8,16 +8,39 @@ use crate::kv::v2::model::{metadata_key, version_key};
 use crate::kv::v2::{KvV2, load_config, load_meta, versions_field};
 use crate::view::{View, ViewOp, to_json};
 
+/// What a version route does to the versions it lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Action {
+    /// `delete/<path>`: soft delete (sets `deletion_time` to now).
+    Delete,
+    /// `undelete/<path>`: clears `deletion_time` (or re-arms `delete_version_after`).
+    Undelete,
+    /// `destroy/<path>`: marks destroyed and removes the data for good.
+    Destroy,
+}
+
+impl Action {
+    /// The action of a route's first segment.
+    pub(super) fn from_route(head: &str) -> Option<Self> {
+        match head {
+            "delete" => Some(Self::Delete),
+            "undelete" => Some(Self::Undelete),
+            "destroy" => Some(Self::Destroy),
+            _ => None,
+        }
+    }
+}
+
 impl KvV2 {
-    /// Soft-deletes (`action == "delete"`), undeletes or destroys the listed versions.
+    /// Applies `action` to the listed versions of `path`.
     pub(super) async fn change_versions(
         &self,
         req: &Request,
         view: &View,
-        action: &str,
+        action: Action,
         path: &str,
     ) -> Result<Response, ApiError> {
-        let versions = versions_field(&req.data, action == "destroy")?;
+        let versions = versions_field(&req.data, action == Action::Destroy)?;
         let now = unix_nanos(req.time);
         let _guard = self.locks.lock(path).await;
         let Some(mut meta) = load_meta(view, path).await? else {
@@ -32,9 +55,9 @@ impl KvV2 {
                 continue;
             };
             match action {
-                "delete" if !vm.destroyed && !vm.is_deleted(now) => vm.deletion = Some(now),
-                "undelete" if !vm.destroyed => vm.deletion = rearmed,
-                "destroy" if !vm.destroyed => {
+                Action::Delete if !vm.destroyed && !vm.is_deleted(now) => vm.deletion = Some(now),
+                Action::Undelete if !vm.destroyed => vm.deletion = rearmed,
+                Action::Destroy if !vm.destroyed => {
                     vm.destroyed = true;
                     ops.push(ViewOp::Delete(version_key(path, n)));
                 }
