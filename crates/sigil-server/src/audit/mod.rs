@@ -85,7 +85,7 @@ impl AuditBroker {
         &self,
         name: &str,
         config: DeviceConfig,
-        salt: SecretBytes,
+        salt: &SecretBytes,
     ) -> Result<(), ApiError> {
         let name = device_name(name)?;
         let salt = Salt::new(salt.expose_secret())?;

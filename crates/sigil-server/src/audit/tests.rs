@@ -63,8 +63,8 @@ fn request() -> Request {
     req
 }
 
-fn line_of(rec: Map<String, Value>) -> String {
-    serde_json::to_string(&rec).unwrap()
+fn line_of(rec: &Map<String, Value>) -> String {
+    serde_json::to_string(rec).unwrap()
 }
 
 // ---- records ----
@@ -73,7 +73,7 @@ fn line_of(rec: Map<String, Value>) -> String {
 fn request_record_hmacs_every_string_and_keeps_the_rest() {
     let s = salt();
     let rec = request_record(&s, &auth(), &request(), &mount());
-    let line = line_of(rec.clone());
+    let line = line_of(&rec);
     assert!(!line.contains(SECRET), "{line}");
     assert!(!line.contains(TOKEN), "{line}");
     assert!(!line.contains("accessor-123"), "{line}");
@@ -145,7 +145,7 @@ fn response_record_hmacs_data_and_the_new_token() {
     });
     resp.warnings = vec!["careful".into()];
     let rec = response_record(&s, &auth(), &request(), &mount(), Ok(&resp));
-    let line = line_of(rec.clone());
+    let line = line_of(&rec);
     for secret in [SECRET, TOKEN, "hvs.new-token-secret", "new-accessor-secret"] {
         assert!(!line.contains(secret), "{secret} in {line}");
     }
@@ -169,7 +169,7 @@ fn response_record_of_an_error() {
     let rec = response_record(&salt(), &auth(), &request(), &mount(), Err(&err));
     assert_eq!(rec["error"], "permission denied");
     assert!(rec["response"].get("data").is_none());
-    assert!(!line_of(rec).contains(SECRET));
+    assert!(!line_of(&rec).contains(SECRET));
 }
 
 #[test]
@@ -382,7 +382,7 @@ async fn file_device_writes_chained_hmaced_records() {
     let path = dir.path().join("audit.log");
     let broker = AuditBroker::default();
     broker
-        .enable("file/", DeviceConfig::file(&path), salt_bytes())
+        .enable("file/", DeviceConfig::file(&path), &salt_bytes())
         .unwrap();
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
@@ -419,22 +419,22 @@ async fn enable_rejects_bad_input() {
     let broker = AuditBroker::default();
     let missing_dir = dir.path().join("no/such/dir/audit.log");
     let err = broker
-        .enable("file", DeviceConfig::file(missing_dir), salt_bytes())
+        .enable("file", DeviceConfig::file(missing_dir), &salt_bytes())
         .unwrap_err();
     assert_eq!(err.status(), 400);
     assert!(
         broker
-            .enable("", DeviceConfig::Stdout, salt_bytes())
+            .enable("", DeviceConfig::Stdout, &salt_bytes())
             .is_err()
     );
     assert!(
         broker
-            .enable("a/b", DeviceConfig::Stdout, salt_bytes())
+            .enable("a/b", DeviceConfig::Stdout, &salt_bytes())
             .is_err()
     );
     assert!(
         broker
-            .enable("s", DeviceConfig::Stdout, SecretBytes::new(vec![1; 5]))
+            .enable("s", DeviceConfig::Stdout, &SecretBytes::new(vec![1; 5]))
             .is_err()
     );
     let bad_mode = DeviceConfig::File {
@@ -444,16 +444,16 @@ async fn enable_rejects_bad_input() {
     };
     assert_eq!(
         broker
-            .enable("f", bad_mode, salt_bytes())
+            .enable("f", bad_mode, &salt_bytes())
             .unwrap_err()
             .status(),
         400
     );
     broker
-        .enable("s", DeviceConfig::Stdout, salt_bytes())
+        .enable("s", DeviceConfig::Stdout, &salt_bytes())
         .unwrap();
     let dup = broker
-        .enable("s/", DeviceConfig::Stdout, salt_bytes())
+        .enable("s/", DeviceConfig::Stdout, &salt_bytes())
         .unwrap_err();
     assert_eq!(dup, ApiError::bad("path already in use at s/"));
     assert!(broker.disable("s/").unwrap());
@@ -466,7 +466,7 @@ async fn unwritable_device_fails_closed() {
     // /dev/full opens but every write fails with ENOSPC.
     let broker = AuditBroker::default();
     broker
-        .enable("full", DeviceConfig::file("/dev/full"), salt_bytes())
+        .enable("full", DeviceConfig::file("/dev/full"), &salt_bytes())
         .unwrap();
     let err = broker
         .log_request(&auth(), &request(), &mount())
@@ -484,7 +484,7 @@ async fn unwritable_device_fails_closed() {
         .enable(
             "file",
             DeviceConfig::file(dir.path().join("a.log")),
-            salt_bytes(),
+            &salt_bytes(),
         )
         .unwrap();
     broker
@@ -587,7 +587,7 @@ async fn stuck_device_does_not_block_the_others() {
     let broker = AuditBroker::new(Duration::from_secs(5), 4);
     let (gate, _lines) = gated(&broker, "stuck");
     broker
-        .enable("file", DeviceConfig::file(&path), salt_bytes())
+        .enable("file", DeviceConfig::file(&path), &salt_bytes())
         .unwrap();
     let start = std::time::Instant::now();
     for _ in 0..10 {
@@ -608,7 +608,7 @@ async fn restart_continues_the_chain() {
     for _ in 0..2 {
         let broker = AuditBroker::default();
         broker
-            .enable("file", DeviceConfig::file(&path), salt_bytes())
+            .enable("file", DeviceConfig::file(&path), &salt_bytes())
             .unwrap();
         for _ in 0..3 {
             broker
@@ -627,7 +627,7 @@ async fn torn_last_line_is_truncated_and_noted() {
     {
         let broker = AuditBroker::default();
         broker
-            .enable("file", DeviceConfig::file(&path), salt_bytes())
+            .enable("file", DeviceConfig::file(&path), &salt_bytes())
             .unwrap();
         broker
             .log_request(&auth(), &request(), &mount())
@@ -650,7 +650,7 @@ async fn torn_last_line_is_truncated_and_noted() {
     );
     let broker = AuditBroker::default();
     broker
-        .enable("file", DeviceConfig::file(&path), salt_bytes())
+        .enable("file", DeviceConfig::file(&path), &salt_bytes())
         .unwrap();
     broker
         .log_request(&auth(), &request(), &mount())
@@ -670,7 +670,7 @@ async fn a_file_that_is_one_torn_line_starts_over() {
     std::fs::write(&path, b"{\"half").unwrap();
     let broker = AuditBroker::default();
     broker
-        .enable("file", DeviceConfig::file(&path), salt_bytes())
+        .enable("file", DeviceConfig::file(&path), &salt_bytes())
         .unwrap();
     assert_eq!(verify_file(&path).last_seq, 1);
 }
@@ -682,7 +682,7 @@ async fn a_corrupt_last_complete_line_refuses_to_open() {
     std::fs::write(&path, b"not json\n").unwrap();
     let broker = AuditBroker::default();
     let err = broker
-        .enable("file", DeviceConfig::file(&path), salt_bytes())
+        .enable("file", DeviceConfig::file(&path), &salt_bytes())
         .unwrap_err();
     assert_eq!(err.status(), 400);
     assert!(broker.list().unwrap().is_empty());
@@ -694,7 +694,7 @@ async fn long_last_line_is_found_across_read_blocks() {
     let path = dir.path().join("audit.log");
     let broker = AuditBroker::default();
     broker
-        .enable("file", DeviceConfig::file(&path), salt_bytes())
+        .enable("file", DeviceConfig::file(&path), &salt_bytes())
         .unwrap();
     let big = request().with("blob", json!(vec![1; 10_000]));
     broker.log_request(&auth(), &big, &mount()).await.unwrap();
@@ -702,7 +702,7 @@ async fn long_last_line_is_found_across_read_blocks() {
     drop(broker);
     let broker = AuditBroker::default();
     broker
-        .enable("file", DeviceConfig::file(&path), salt_bytes())
+        .enable("file", DeviceConfig::file(&path), &salt_bytes())
         .unwrap();
     broker
         .log_request(&auth(), &request(), &mount())
@@ -718,10 +718,10 @@ async fn concurrent_callers_keep_the_chain_in_order() {
     let b = dir.path().join("b.log");
     let broker = Arc::new(AuditBroker::default());
     broker
-        .enable("a", DeviceConfig::file(&a), salt_bytes())
+        .enable("a", DeviceConfig::file(&a), &salt_bytes())
         .unwrap();
     broker
-        .enable("b", DeviceConfig::file(&b), SecretBytes::new(vec![9; 32]))
+        .enable("b", DeviceConfig::file(&b), &SecretBytes::new(vec![9; 32]))
         .unwrap();
     let tasks: Vec<_> = (0..16)
         .map(|_| {
