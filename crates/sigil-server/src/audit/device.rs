@@ -17,11 +17,13 @@
 //! A last complete line that is not a chained record is not repaired: the device refuses
 //! to open, and the operator must look at the file.
 
+use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use serde_json::{Map, Value};
@@ -75,9 +77,63 @@ pub(crate) trait Sink: Send + 'static {
     fn write_line(&mut self, line: &[u8]) -> io::Result<()>;
 }
 
+/// The files that have a live writer, shared by a broker's devices.
+pub(crate) type OpenFiles = Arc<Mutex<HashSet<PathBuf>>>;
+
+/// A file's writer holds this until its thread ends, so that no two writers (two device
+/// names, or a re-enable while a disabled device is still stuck in a write) share a file.
+#[derive(Debug)]
+pub(crate) struct FileClaim {
+    key: PathBuf,
+    open: OpenFiles,
+}
+
+impl FileClaim {
+    /// Claims `path` (by its canonical directory and file name), or says who holds it.
+    pub(crate) fn take(open: &OpenFiles, path: &Path) -> Result<Self, String> {
+        let key = match (path.parent(), path.file_name()) {
+            (Some(dir), Some(name)) => {
+                let dir = if dir.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    dir
+                };
+                std::fs::canonicalize(dir)
+                    .map(|d| d.join(name))
+                    .unwrap_or_else(|_| path.to_owned())
+            }
+            _ => path.to_owned(),
+        };
+        let mut held = open
+            .lock()
+            .map_err(|_| "audit: open-file table poisoned".to_owned())?;
+        if !held.insert(key.clone()) {
+            return Err(format!(
+                "audit: {} already has a writer (another device, or a disabled one still \
+                 finishing a write)",
+                path.display()
+            ));
+        }
+        Ok(Self {
+            key,
+            open: Arc::clone(open),
+        })
+    }
+}
+
+impl Drop for FileClaim {
+    fn drop(&mut self) {
+        if let Ok(mut held) = self.open.lock() {
+            held.remove(&self.key);
+        }
+    }
+}
+
 /// An append-only file.
 #[derive(Debug)]
 pub(crate) struct FileSink {
+    /// Released when the sink drops, i.e. when the writer thread ends.
+    _claim: FileClaim,
     file: File,
     /// The length after the last complete line: a failed write is cut back to it, so a
     /// half-written line never precedes the next record.
@@ -127,7 +183,12 @@ impl Sink for StdoutSink {
 
 /// Opens (or creates) an audit file and continues its chain from the last complete line,
 /// repairing a torn last line as the module doc describes.
-pub(crate) fn open_file(path: &Path, mode: u32, fsync: bool) -> Result<(FileSink, Chain), String> {
+pub(crate) fn open_file(
+    claim: FileClaim,
+    path: &Path,
+    mode: u32,
+    fsync: bool,
+) -> Result<(FileSink, Chain), String> {
     let fail = |what: &str, e: &io::Error| format!("audit: cannot {what} {}: {e}", path.display());
     let mut file = OpenOptions::new()
         .read(true)
@@ -145,6 +206,7 @@ pub(crate) fn open_file(path: &Path, mode: u32, fsync: bool) -> Result<(FileSink
     let (complete, chain) = resume(&mut file, len).map_err(|e| fail("read", &e))?;
     let chain = chain.map_err(|why| format!("audit: {}: {why}", path.display()))?;
     let mut sink = FileSink {
+        _claim: claim,
         file,
         len: complete,
         fsync,

@@ -8,6 +8,11 @@
 //! request longer than the timeout and never blocks the other devices (each has its own
 //! writer thread and bounded queue). With no device enabled, logging is a no-op.
 //!
+//! Opening a file reads only its last line to continue the chain; run [`verify`] over the
+//! whole file to check it. A writer stuck in the kernel keeps its thread after `disable`
+//! (the thread ends when the write returns) and keeps its claim on the file: enabling a
+//! device on a file that still has a writer is refused, so a file never has two chains.
+//!
 //! The broker does not store anything: salts are generated and kept in the barrier by the
 //! caller (`sys/audit`), and handed to [`AuditBroker::enable`] at enable and at unseal.
 
@@ -31,7 +36,7 @@ pub use chain::{GENESIS, VerifyError, VerifyErrorKind, VerifySummary, verify};
 pub use device::DeviceConfig;
 pub use record::{AuditAuth, AuditMount};
 
-use device::{Job, Sink};
+use device::{FileClaim, Job, OpenFiles, Sink};
 use record::Salt;
 
 /// How long a request waits for a device to record it, by default.
@@ -50,6 +55,7 @@ pub struct AuditBroker {
     timeout: Duration,
     queue: usize,
     failures: AtomicU64,
+    files: OpenFiles,
 }
 
 /// One enabled device: its config (for `list`), its salt, and its writer's queue.
@@ -75,6 +81,7 @@ impl AuditBroker {
             timeout,
             queue: queue.max(1),
             failures: AtomicU64::new(0),
+            files: OpenFiles::default(),
         }
     }
 
@@ -99,8 +106,9 @@ impl AuditBroker {
                         "audit: mode must be an octal value up to 0777",
                     ));
                 }
+                let claim = FileClaim::take(&self.files, path).map_err(ApiError::bad)?;
                 let (sink, chain) =
-                    device::open_file(path, *mode, *fsync).map_err(ApiError::bad)?;
+                    device::open_file(claim, path, *mode, *fsync).map_err(ApiError::bad)?;
                 (Box::new(sink), chain)
             }
             DeviceConfig::Stdout => (Box::new(device::StdoutSink), chain::Chain::new()),

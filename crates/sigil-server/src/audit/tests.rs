@@ -456,6 +456,33 @@ async fn enable_rejects_bad_input() {
         .enable("s/", DeviceConfig::Stdout, &salt_bytes())
         .unwrap_err();
     assert_eq!(dup, ApiError::bad("path already in use at s/"));
+    let taken = dir.path().join("taken.log");
+    broker
+        .enable("t1", DeviceConfig::file(&taken), &salt_bytes())
+        .unwrap();
+    let two_writers = broker
+        .enable(
+            "t2",
+            DeviceConfig::file(dir.path().join("./taken.log")),
+            &salt_bytes(),
+        )
+        .unwrap_err();
+    assert_eq!(two_writers.status(), 400);
+    assert!(broker.disable("t1").unwrap());
+    // Once the old writer's thread has ended, the file is free again.
+    let mut reenabled = false;
+    for _ in 0..100 {
+        if broker
+            .enable("t2", DeviceConfig::file(&taken), &salt_bytes())
+            .is_ok()
+        {
+            reenabled = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(reenabled);
+    assert!(broker.disable("t2").unwrap());
     assert!(broker.disable("s/").unwrap());
     assert!(!broker.disable("s").unwrap());
     assert!(broker.list().unwrap().is_empty());
@@ -562,7 +589,8 @@ async fn stuck_device_times_out_within_the_bound() {
             .await
             .is_err()
     );
-    assert!(start.elapsed() < Duration::from_millis(100));
+    // Generous bound: the machine is shared; the point is not waiting the 200 ms timeout.
+    assert!(start.elapsed() < Duration::from_millis(150));
     assert_eq!(broker.failures(), 4);
     // Released, the device writes what it had queued, in order.
     open(&gate);
