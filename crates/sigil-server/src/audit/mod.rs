@@ -1,0 +1,262 @@
+//! The audit log: every request is recorded before dispatch and every response after, on
+//! every enabled device, in Vault's JSON shape with sensitive values HMACed, and — unlike
+//! Vault — hash-chained so that edits, deletions, insertions and reordering are detectable
+//! with [`verify`].
+//!
+//! Fail closed: a request proceeds only once at least one enabled device has written its
+//! record (write + flush) within the timeout. A device that is stuck or failing holds no
+//! request longer than the timeout and never blocks the other devices (each has its own
+//! writer thread and bounded queue). With no device enabled, logging is a no-op.
+//!
+//! Opening a file reads only its last line to continue the chain; run [`verify`] over the
+//! whole file to check it. A writer stuck in the kernel keeps its thread after `disable`
+//! (the thread ends when the write returns) and keeps its claim on the file: enabling a
+//! device on a file that still has a writer is refused, so a file never has two chains.
+//!
+//! The broker does not store anything: salts are generated and kept in the barrier by the
+//! caller (`sys/audit`), and handed to [`AuditBroker::enable`] at enable and at unseal.
+
+mod chain;
+mod device;
+mod record;
+
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use sigil_core::SecretBytes;
+use tokio::time::Instant;
+
+use crate::api::{ApiError, Request, Response};
+
+pub use chain::{GENESIS, VerifyError, VerifyErrorKind, VerifySummary, verify};
+pub use device::DeviceConfig;
+pub use record::{AuditAuth, AuditMount};
+
+use device::{FileClaim, Job, OpenFiles, Sink};
+use record::Salt;
+
+/// How long a request waits for a device to record it, by default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How many records a device may have queued, by default.
+pub const DEFAULT_QUEUE: usize = 1024;
+
+/// The message of a request refused because nothing recorded it.
+const NOT_RECORDED: &str = "audit: no device could record the request";
+
+/// The enabled devices, and the one place requests and responses are logged.
+#[derive(Debug)]
+pub struct AuditBroker {
+    devices: RwLock<BTreeMap<String, Device>>,
+    timeout: Duration,
+    queue: usize,
+    failures: AtomicU64,
+    files: OpenFiles,
+}
+
+/// One enabled device: its config (for `list`), its salt, and its writer's queue.
+#[derive(Debug)]
+struct Device {
+    config: DeviceConfig,
+    salt: Salt,
+    queue: SyncSender<Job>,
+}
+
+impl Default for AuditBroker {
+    fn default() -> Self {
+        Self::new(DEFAULT_TIMEOUT, DEFAULT_QUEUE)
+    }
+}
+
+impl AuditBroker {
+    /// A broker with no devices; a log call waits at most `timeout`, and each device queues
+    /// at most `queue` records (at least 1).
+    pub fn new(timeout: Duration, queue: usize) -> Self {
+        Self {
+            devices: RwLock::new(BTreeMap::new()),
+            timeout,
+            queue: queue.max(1),
+            failures: AtomicU64::new(0),
+            files: OpenFiles::default(),
+        }
+    }
+
+    /// Enables a device under `name` (Vault's path, e.g. `file`; a trailing `/` is ignored)
+    /// with its 32-byte `salt`. A file device opens (or creates) its file now and continues
+    /// its chain; an unwritable path is a 400.
+    pub fn enable(
+        &self,
+        name: &str,
+        config: DeviceConfig,
+        salt: &SecretBytes,
+    ) -> Result<(), ApiError> {
+        let name = device_name(name)?;
+        let salt = Salt::new(salt.expose_secret())?;
+        if self.read()?.contains_key(&name) {
+            return Err(ApiError::bad(format!("path already in use at {name}/")));
+        }
+        let (sink, chain): (Box<dyn Sink>, _) = match &config {
+            DeviceConfig::File { path, mode, fsync } => {
+                if *mode > 0o777 {
+                    return Err(ApiError::bad(
+                        "audit: mode must be an octal value up to 0777",
+                    ));
+                }
+                let claim = FileClaim::take(&self.files, path).map_err(ApiError::bad)?;
+                let (sink, chain) =
+                    device::open_file(claim, path, *mode, *fsync).map_err(ApiError::bad)?;
+                (Box::new(sink), chain)
+            }
+            DeviceConfig::Stdout => (Box::new(device::StdoutSink), chain::Chain::new()),
+        };
+        self.start(name, config, sink, chain, salt)
+    }
+
+    fn start(
+        &self,
+        name: String,
+        config: DeviceConfig,
+        sink: Box<dyn Sink>,
+        chain: chain::Chain,
+        salt: Salt,
+    ) -> Result<(), ApiError> {
+        let mut devices = self
+            .devices
+            .write()
+            .map_err(|_| ApiError::internal("audit: device table poisoned"))?;
+        if devices.contains_key(&name) {
+            return Err(ApiError::bad(format!("path already in use at {name}/")));
+        }
+        let queue = device::spawn_writer(&name, sink, chain, self.queue)?;
+        devices.insert(
+            name,
+            Device {
+                config,
+                salt,
+                queue,
+            },
+        );
+        Ok(())
+    }
+
+    /// Disables the device `name`; its writer finishes what is queued, then stops. Returns
+    /// whether such a device was enabled. The caller deletes the salt.
+    pub fn disable(&self, name: &str) -> Result<bool, ApiError> {
+        let name = name.trim_end_matches('/');
+        let mut devices = self
+            .devices
+            .write()
+            .map_err(|_| ApiError::internal("audit: device table poisoned"))?;
+        Ok(devices.remove(name).is_some())
+    }
+
+    /// The enabled devices, by name.
+    pub fn list(&self) -> Result<Vec<(String, DeviceConfig)>, ApiError> {
+        Ok(self
+            .read()?
+            .iter()
+            .map(|(name, d)| (name.clone(), d.config.clone()))
+            .collect())
+    }
+
+    /// `hmac-sha256:<hex>` of `input` under the salt of device `name` (`sys/audit-hash`), or
+    /// `None` if no such device is enabled.
+    pub fn hash(&self, device: &str, input: &str) -> Option<String> {
+        let devices = self.devices.read().ok()?;
+        devices
+            .get(device.trim_end_matches('/'))
+            .map(|d| d.salt.hmac(input))
+    }
+
+    /// How many log calls failed closed since start.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Records `req` before dispatch. An error means the request must not proceed.
+    pub async fn log_request(
+        &self,
+        auth: &AuditAuth,
+        req: &Request,
+        mount: &AuditMount,
+    ) -> Result<(), ApiError> {
+        self.log(|salt| record::request_record(salt, auth, req, mount))
+            .await
+    }
+
+    /// Records the outcome of `req` after dispatch. An error means the response must not be
+    /// returned (Vault returns a 500 instead).
+    pub async fn log_response(
+        &self,
+        auth: &AuditAuth,
+        req: &Request,
+        mount: &AuditMount,
+        outcome: Result<&Response, &ApiError>,
+    ) -> Result<(), ApiError> {
+        self.log(|salt| record::response_record(salt, auth, req, mount, outcome))
+            .await
+    }
+
+    /// Queues the record built by `build` on every device, and waits until one has written
+    /// it, all have failed, or the timeout.
+    async fn log(&self, build: impl Fn(&Salt) -> Map<String, Value>) -> Result<(), ApiError> {
+        let (reply, mut replies) = tokio::sync::mpsc::unbounded_channel();
+        let mut pending = 0usize;
+        {
+            let devices = self.read()?;
+            if devices.is_empty() {
+                return Ok(());
+            }
+            for (name, d) in devices.iter() {
+                let job = Job {
+                    record: build(&d.salt),
+                    reply: reply.clone(),
+                };
+                match d.queue.try_send(job) {
+                    Ok(()) => pending += 1,
+                    Err(TrySendError::Full(_)) => {
+                        tracing::warn!(device = %name, "audit device queue full");
+                    }
+                    Err(TrySendError::Disconnected(_)) => {
+                        tracing::warn!(device = %name, "audit device writer stopped");
+                    }
+                }
+            }
+        }
+        drop(reply);
+        let deadline = Instant::now() + self.timeout;
+        while pending > 0 {
+            match tokio::time::timeout_at(deadline, replies.recv()).await {
+                Ok(Some(true)) => return Ok(()),
+                Ok(Some(false)) => pending -= 1,
+                Ok(None) | Err(_) => break,
+            }
+        }
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        Err(ApiError::internal(NOT_RECORDED))
+    }
+
+    fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, BTreeMap<String, Device>>, ApiError> {
+        self.devices
+            .read()
+            .map_err(|_| ApiError::internal("audit: device table poisoned"))
+    }
+}
+
+/// A device name: Vault's path without the trailing slash; non-empty, no inner slashes.
+fn device_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim_end_matches('/');
+    if name.is_empty() || name.contains('/') {
+        return Err(ApiError::bad(
+            "audit: a device path must be one non-empty segment",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+#[cfg(test)]
+mod tests;
