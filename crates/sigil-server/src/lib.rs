@@ -15,6 +15,15 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod barrier;
+pub mod config;
+pub mod core;
 pub mod engine;
+pub mod http;
 pub mod kv;
+pub mod metrics;
+pub mod mounts;
+pub mod policy;
+pub mod seal;
+pub mod server;
 pub mod view;

@@ -1,4 +1,6 @@
 //! Authentication: the token store (every request's credential) and the auth methods that
 //! issue tokens (AppRole).
 
+pub mod approle;
 pub mod token;
+pub mod token_engine;

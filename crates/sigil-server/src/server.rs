@@ -1,0 +1,290 @@
+//! Entry points the binary calls: [`run`] for `sigil server --config`, [`dev`] for `sigil dev`.
+//!
+//! `sigil dev` is a real server with everything a newcomer needs made for them in one
+//! directory: a local CA and a server certificate for `localhost`, an auto-unseal key file, the
+//! embedded store, an audit log, a KV v2 mount at `secret/`, and `<dir>/env` with the address,
+//! CA file and root token for Sigil's, Vault's and OpenBao's clients. Restarting it with the
+//! same directory keeps everything.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use serde_json::json;
+use sigil_storage::{Backend, Embedded};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::api::{Operation, Request};
+use crate::audit::DeviceConfig;
+use crate::config::Config;
+use crate::core::{Core, CoreConfig};
+use crate::http::{self, DEFAULT_MAX_REQUEST_SIZE};
+use crate::seal::KeyFile;
+
+/// Runs a server from its configuration until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> Result<(), String> {
+    let core_config = config.core()?;
+    let backend = open_storage(&config.storage.path)?;
+    let core = Core::new(backend, core_config)
+        .await
+        .map_err(|e| format!("starting the core: {e}"))?;
+    let mut servers = Vec::new();
+    let (stop, stopped) = watch::channel(false);
+    for l in &config.listeners {
+        let addr = l.socket_addr()?;
+        let tls = match (&l.tls_cert_file, &l.tls_key_file, l.tls_disable) {
+            (_, _, true) => None,
+            (Some(c), Some(k), false) => Some(http::tls_config(c, k)?),
+            _ => return Err(format!("listener {}: TLS files missing", l.address)),
+        };
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("binding {addr}: {e}"))?;
+        tracing::info!(address = %listener.local_addr().map_err(|e| e.to_string())?, tls = tls.is_some(), "listening");
+        servers.push(tokio::spawn(http::serve(
+            Arc::clone(&core),
+            listener,
+            tls,
+            l.max_request_size,
+            stopped.clone(),
+        )));
+    }
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop.send(true);
+    for s in servers {
+        let _ = s.await;
+    }
+    core.seal().await;
+    Ok(())
+}
+
+/// Options of `sigil dev`.
+#[derive(Debug, Clone)]
+pub struct DevOptions {
+    /// The directory holding everything.
+    pub dir: PathBuf,
+    /// Where to listen (loopback).
+    pub listen: SocketAddr,
+}
+
+/// What `sigil dev` made, for the banner.
+#[derive(Debug, Clone)]
+pub struct DevInfo {
+    /// `https://127.0.0.1:8200`.
+    pub addr: String,
+    /// The CA certificate file clients must trust.
+    pub ca_file: PathBuf,
+    /// The environment file.
+    pub env_file: PathBuf,
+    /// The audit log.
+    pub audit_file: PathBuf,
+    /// Whether this run created the store.
+    pub created: bool,
+}
+
+/// Prepares the dev directory, starts the server on `listen`, calls `ready` with what it
+/// made, and serves until SIGINT or SIGTERM.
+pub async fn dev(opts: DevOptions, ready: impl FnOnce(&DevInfo)) -> Result<(), String> {
+    if !opts.listen.ip().is_loopback() {
+        return Err(
+            "sigil dev listens on loopback only; use sigil server for anything else".into(),
+        );
+    }
+    let dir = &opts.dir;
+    create_private_dir(dir)?;
+    let tls_dir = dir.join("tls");
+    let (ca_file, cert_file, key_file) = dev_certificates(&tls_dir)?;
+    let key_path = dir.join("unseal.key");
+    if !key_path.exists() {
+        KeyFile::create(&key_path).map_err(|e| e.to_string())?;
+    }
+    let audit_file = dir.join("audit.log");
+    let core_config = CoreConfig {
+        seal_key_file: Some(key_path),
+        audit_devices: vec![("file/".into(), DeviceConfig::file(audit_file.clone()))],
+        ..CoreConfig::default()
+    };
+    let backend = open_storage(&dir.join("data"))?;
+    let core = Core::new(backend, core_config)
+        .await
+        .map_err(|e| format!("starting the core: {e}"))?;
+    let env_file = dir.join("env");
+    let listener = TcpListener::bind(opts.listen)
+        .await
+        .map_err(|e| format!("binding {}: {e}", opts.listen))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let addr = format!("https://{local}");
+    let created = core.active().is_none();
+    let token = if created {
+        let token = dev_init(&core).await?;
+        // The env file first: it holds the only copy of the root token.
+        write_env(&env_file, &addr, &ca_file, &token)?;
+        dev_mount_secret(&core, &token).await?;
+        token
+    } else {
+        let token = read_env_token(&env_file)?;
+        // The address may have changed between runs.
+        write_env(&env_file, &addr, &ca_file, &token)?;
+        token
+    };
+    drop(token);
+    let tls = http::tls_config(&cert_file, &key_file)?;
+    let (stop, stopped) = watch::channel(false);
+    let server = tokio::spawn(http::serve(
+        Arc::clone(&core),
+        listener,
+        Some(tls),
+        DEFAULT_MAX_REQUEST_SIZE,
+        stopped,
+    ));
+    ready(&DevInfo {
+        addr,
+        ca_file,
+        env_file,
+        audit_file,
+        created,
+    });
+    wait_for_signal().await;
+    let _ = stop.send(true);
+    let _ = server.await;
+    core.seal().await;
+    Ok(())
+}
+
+/// Initializes a fresh dev store (auto-unsealed by the key file); returns the root token.
+async fn dev_init(core: &Core) -> Result<String, String> {
+    let init = core
+        .handle(Request::new(Operation::Update, "sys/init"))
+        .await
+        .map_err(|e| format!("initializing: {e}"))?;
+    let token = init
+        .data
+        .as_ref()
+        .and_then(|d| d.get("root_token"))
+        .and_then(|t| t.as_str())
+        .ok_or("initializing: no root token")?
+        .to_owned();
+    Ok(token)
+}
+
+/// Mounts KV v2 at `secret/`, as Vault's dev server does.
+async fn dev_mount_secret(core: &Core, token: &str) -> Result<(), String> {
+    let mut mount = Request::new(Operation::Update, "sys/mounts/secret")
+        .with("type", json!("kv"))
+        .with("options", json!({"version": "2"}))
+        .with("description", json!("key/value secret storage"));
+    mount.token = Some(sigil_core::SecretString::new(token.to_owned()));
+    core.handle(mount)
+        .await
+        .map_err(|e| format!("mounting secret/: {e}"))?;
+    Ok(())
+}
+
+fn write_env(path: &Path, addr: &str, ca: &Path, token: &str) -> Result<(), String> {
+    let ca = ca.display();
+    let mut text = String::from("# Written by `sigil dev`. Load with: . ./.sigil/env\n");
+    for prefix in ["SIGIL", "VAULT", "BAO"] {
+        text.push_str(&format!(
+            "export {prefix}_ADDR={addr}\nexport {prefix}_CACERT={ca}\nexport {prefix}_TOKEN={token}\n"
+        ));
+    }
+    let text = zeroize::Zeroizing::new(text);
+    write_private(path, text.as_bytes())
+}
+
+fn read_env_token(path: &Path) -> Result<String, String> {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?,
+    );
+    text.lines()
+        .find_map(|l| l.strip_prefix("export SIGIL_TOKEN="))
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{} has no SIGIL_TOKEN line", path.display()))
+}
+
+/// A dev CA and a `localhost` / `127.0.0.1` / `::1` server certificate, made once.
+fn dev_certificates(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf), String> {
+    let ca_file = dir.join("ca.pem");
+    let cert_file = dir.join("server.pem");
+    let key_file = dir.join("server-key.pem");
+    if ca_file.exists() && cert_file.exists() && key_file.exists() {
+        return Ok((ca_file, cert_file, key_file));
+    }
+    create_private_dir(dir)?;
+    let err = |e: rcgen::Error| format!("making the dev certificates: {e}");
+    let ca_key = KeyPair::generate().map_err(err)?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Sigil dev CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).map_err(err)?;
+    let key = KeyPair::generate().map_err(err)?;
+    let mut params = CertificateParams::new(vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ])
+    .map_err(err)?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = params.signed_by(&key, &ca).map_err(err)?;
+    write_private(&key_file, key.serialize_pem().as_bytes())?;
+    write_private(&cert_file, format!("{}{}", cert.pem(), ca.pem()).as_bytes())?;
+    write_private(&ca_file, ca.pem().as_bytes())?;
+    Ok((ca_file, cert_file, key_file))
+}
+
+fn open_storage(dir: &Path) -> Result<Arc<dyn Backend>, String> {
+    create_private_dir(dir)?;
+    let file = dir.join("sigil.redb");
+    Embedded::open(&file)
+        .map(|b| Arc::new(b) as Arc<dyn Backend>)
+        .map_err(|e| format!("opening {}: {e}", file.display()))
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("creating {}: {e}", dir.display()))
+}
+
+/// Writes a file readable only by its owner, replacing it atomically.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+async fn wait_for_signal() {
+    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
