@@ -26,6 +26,7 @@ pub(crate) enum Code {
     Usage = 2,
     BadInput = 3,
     Io = 4,
+    Refused = 5,
     Internal = 70,
 }
 
@@ -74,6 +75,17 @@ impl CliError {
 
     pub(crate) fn exit_code(&self) -> ExitCode {
         ExitCode::from(self.code as u8)
+    }
+}
+
+impl From<sigil_client::Error> for CliError {
+    fn from(e: sigil_client::Error) -> Self {
+        let code = match e {
+            sigil_client::Error::Config(_) => Code::Usage,
+            sigil_client::Error::Transport(_) => Code::Io,
+            sigil_client::Error::Api { .. } => Code::Refused,
+        };
+        Self::new(code, e.to_string())
     }
 }
 

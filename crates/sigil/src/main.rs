@@ -1,6 +1,7 @@
 //! The `sigil` command: the offline toolkit (keys, age files, signatures, hashes, passwords,
-//! encodings). `cli` declares the interface, `cmd` implements it, `io` owns files and streams,
-//! `exit` turns failures into one-line messages and documented exit codes.
+//! encodings), the server (`dev`, `server`) and the client verbs that talk to it. `cli`
+//! declares the interface, `cmd` implements it, `io` owns files and streams, `exit` turns
+//! failures into one-line messages and documented exit codes.
 
 #![forbid(unsafe_code)]
 
@@ -14,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, PasswordCommand};
+use crate::cli::{AuditCommand, Cli, Command, PasswordCommand};
 use crate::exit::CliResult;
 
 fn main() -> ExitCode {
@@ -43,6 +44,18 @@ fn run(command: &Command) -> CliResult<ExitCode> {
         Command::Random(a) => cmd::encode::random(a)?,
         Command::Password(PasswordCommand::Hash(a)) => cmd::password::hash(a)?,
         Command::Password(PasswordCommand::Verify(a)) => cmd::password::verify(a)?,
+        Command::Dev(a) => cmd::server::dev(a)?,
+        Command::Server(a) => cmd::server::server(a)?,
+        Command::Operator(c) => cmd::client::operator(c)?,
+        Command::Status(_) => cmd::client::status()?,
+        Command::Read(a) => cmd::client::read(a)?,
+        Command::Write(a) => cmd::client::write(a)?,
+        Command::List(a) => cmd::client::list(a)?,
+        Command::Delete(a) => cmd::client::delete(a)?,
+        Command::Kv(c) => cmd::client::kv(c)?,
+        Command::Token(c) => cmd::client::token(c)?,
+        Command::Policy(c) => cmd::client::policy(c)?,
+        Command::Audit(AuditCommand::Verify(a)) => cmd::audit::verify(a)?,
     }
     Ok(ExitCode::SUCCESS)
 }

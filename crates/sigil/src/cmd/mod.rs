@@ -2,9 +2,12 @@
 //! `CliResult`; printing of errors and exit codes happens once, in `main`.
 
 pub(crate) mod age;
+pub(crate) mod audit;
+pub(crate) mod client;
 pub(crate) mod demo;
 pub(crate) mod digest;
 pub(crate) mod encode;
 pub(crate) mod keygen;
 pub(crate) mod password;
+pub(crate) mod server;
 pub(crate) mod sign;

@@ -10,6 +10,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod server;
+
+pub(crate) use server::*;
+
 const EXIT_CODES: &str = "\
 Exit codes:
   0   success (verify: the signature is valid)
@@ -17,7 +21,8 @@ Exit codes:
       (wrong key, tampered or truncated data)
   2   usage error (bad flags, or an operation the key does not support)
   3   malformed input (a key, signature, ciphertext or encoding that cannot be parsed)
-  4   I/O error (a file that cannot be read or written)
+  4   I/O error (a file that cannot be read or written, or the server cannot be reached)
+  5   the server refused or failed the request (its message is printed)
   70  internal error";
 
 /// Sigil: protect data between services, and the offline toolkit for keys, files and signatures.
@@ -75,6 +80,38 @@ pub(crate) enum Command {
     /// Hash and verify passwords (Argon2id PHC strings, with an optional pepper).
     #[command(subcommand)]
     Password(PasswordCommand),
+    /// Run a development server in one directory: TLS, auto-unseal, audit log, KV at secret/.
+    #[command(after_help = DEV_EXAMPLES)]
+    Dev(DevArgs),
+    /// Run the server from a configuration file.
+    #[command(after_help = SERVER_EXAMPLES)]
+    Server(ServerArgs),
+    /// Initialize, unseal, seal and inspect a server.
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+    /// Show the server's seal status.
+    Status(ClientArgs),
+    /// Read a path: `sigil read secret/data/app`.
+    Read(PathArgs),
+    /// Write a path with key=value pairs: `sigil write sys/policy/app policy=@app.hcl`.
+    #[command(after_help = WRITE_EXAMPLES)]
+    Write(WriteArgs),
+    /// List the keys under a path.
+    List(PathArgs),
+    /// Delete a path.
+    Delete(PathArgs),
+    /// Key/value secrets (KV v1 and v2 mounts alike).
+    #[command(subcommand)]
+    Kv(KvCommand),
+    /// Create, inspect and revoke tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Manage ACL policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Work with audit logs.
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
 /// Output format of commands whose output is data.
