@@ -365,3 +365,102 @@ async fn audit_fails_closed_and_sealing_answers_503() {
         .unwrap();
     assert_eq!(status.data.unwrap()["sealed"], true);
 }
+
+#[tokio::test]
+async fn every_endpoint_refuses_no_token_and_an_incapable_one() {
+    let s = server_with(vec![]).await;
+    s.call(
+        &s.root,
+        Operation::Update,
+        "sys/auth/approle",
+        json!({"type": "approle"}),
+    )
+    .await
+    .unwrap();
+    // A token with only the default policy.
+    let weak = s
+        .call(
+            &s.root,
+            Operation::Update,
+            "auth/token/create",
+            json!({"policies": []}),
+        )
+        .await
+        .unwrap()
+        .auth
+        .unwrap()
+        .client_token;
+    let endpoints: &[(Operation, &str, Value)] = &[
+        (Operation::Read, "sys/mounts", json!({})),
+        (Operation::Update, "sys/mounts/kv9", json!({"type": "kv"})),
+        (Operation::Delete, "sys/mounts/secret", json!({})),
+        (
+            Operation::Update,
+            "sys/mounts/secret/tune",
+            json!({"max_lease_ttl": "1h"}),
+        ),
+        (Operation::Read, "sys/auth", json!({})),
+        (
+            Operation::Update,
+            "sys/auth/other",
+            json!({"type": "approle"}),
+        ),
+        (Operation::Read, "sys/policy", json!({})),
+        (
+            Operation::Update,
+            "sys/policies/acl/x",
+            json!({"policy": "path \"a\" { capabilities = [\"read\"] }"}),
+        ),
+        (Operation::List, "sys/policies/acl", json!({})),
+        (Operation::Read, "sys/audit", json!({})),
+        (Operation::Update, "sys/rotate", json!({})),
+        (Operation::Read, "sys/key-status", json!({})),
+        (Operation::Read, "sys/metrics", json!({})),
+        (Operation::Update, "sys/seal", json!({})),
+        (Operation::Update, "auth/token/create-orphan", json!({})),
+        (Operation::List, "auth/token/accessors", json!({})),
+        (Operation::Update, "auth/approle/role/r", json!({})),
+        (Operation::Read, "secret/data/x", json!({})),
+        (
+            Operation::Update,
+            "secret/data/x",
+            json!({"data": {"a": "b"}}),
+        ),
+        (Operation::List, "secret/metadata/", json!({})),
+        (Operation::Read, "secret/config", json!({})),
+    ];
+    for (op, path, body) in endpoints {
+        for token in ["", "hvs.garbage", weak.as_str()] {
+            let got = s.call(token, *op, path, body.clone()).await;
+            assert_eq!(
+                got.as_ref().map_err(ApiError::status).err(),
+                Some(403),
+                "{op} {path} with {token:.8}: {got:?}"
+            );
+        }
+    }
+    // The root token gets past authorization on each (some then fail for other reasons).
+    for (op, path, body) in endpoints {
+        if *path == "sys/seal" {
+            continue;
+        }
+        let got = s.call(&s.root, *op, path, body.clone()).await;
+        assert_ne!(
+            got.as_ref().map_err(ApiError::status).err(),
+            Some(403),
+            "{op} {path}"
+        );
+    }
+    // And the weak token has exactly what the default policy grants.
+    s.call(&weak, Operation::Read, "auth/token/lookup-self", json!({}))
+        .await
+        .unwrap();
+    s.call(
+        &weak,
+        Operation::Update,
+        "sys/capabilities-self",
+        json!({"paths": ["secret/data/x"]}),
+    )
+    .await
+    .unwrap();
+}

@@ -72,6 +72,8 @@ pub(crate) enum OperatorCommand {
     Seal(ClientArgs),
     /// Rotate the barrier keyring (needs sudo).
     Rotate(ClientArgs),
+    /// Show the seal status (same as `sigil status`).
+    Status(ClientArgs),
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +106,23 @@ pub(crate) enum KvCommand {
     Delete(PathArgs),
     /// List secrets under a path.
     List(PathArgs),
+    /// Merge key=value pairs into the latest version (KV v2).
+    Patch(WriteArgs),
+    /// Restore soft-deleted versions (KV v2).
+    Undelete(KvVersionsArgs),
+    /// Permanently destroy versions (KV v2).
+    Destroy(KvVersionsArgs),
+    /// Show a secret's metadata and version history (KV v2).
+    Metadata(PathArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct KvVersionsArgs {
+    /// MOUNT/PATH.
+    pub(crate) path: String,
+    /// Versions, comma-separated (e.g. 1,3).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub(crate) versions: Vec<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -121,6 +140,8 @@ pub(crate) enum TokenCommand {
     Create(TokenCreateArgs),
     /// Show a token (your own by default).
     Lookup(TokenArgs),
+    /// Renew a token (your own by default).
+    Renew(TokenRenewArgs),
     /// Revoke a token and its children (your own by default).
     Revoke(TokenArgs),
 }
@@ -136,6 +157,15 @@ pub(crate) struct TokenCreateArgs {
     /// Create an orphan token (no parent; needs sudo).
     #[arg(long)]
     pub(crate) orphan: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TokenRenewArgs {
+    /// The token (your own when omitted).
+    pub(crate) token: Option<String>,
+    /// How much longer (e.g. 1h; default: the token's TTL).
+    #[arg(long)]
+    pub(crate) increment: Option<String>,
 }
 
 #[derive(Debug, Args)]

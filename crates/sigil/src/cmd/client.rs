@@ -71,6 +71,7 @@ pub(crate) fn operator(cmd: &OperatorCommand) -> CliResult {
             c.write("sys/seal", &json!({})).await?;
             Ok(Value::Null)
         }),
+        OperatorCommand::Status(_) => status(),
         OperatorCommand::Rotate(_) => with_client(|c| async move {
             c.write("sys/rotate", &json!({})).await?;
             Ok(c.read("sys/key-status").await?.data().clone())
@@ -155,6 +156,17 @@ async fn kv_mount(c: &Client, path: &str) -> CliResult<(String, String, bool)> {
     Ok((mount, rest, v2))
 }
 
+/// Like [`kv_mount`], for operations only KV v2 has.
+async fn kv2_mount(c: &Client, path: &str) -> CliResult<(String, String)> {
+    let (mount, rest, v2) = kv_mount(c, path).await?;
+    if !v2 {
+        return Err(CliError::usage(format!(
+            "{mount} is a KV version 1 mount: no versions"
+        )));
+    }
+    Ok((mount, rest))
+}
+
 pub(crate) fn kv(cmd: &KvCommand) -> CliResult {
     match cmd {
         KvCommand::Get(a) => {
@@ -199,6 +211,48 @@ pub(crate) fn kv(cmd: &KvCommand) -> CliResult {
                 Ok(Value::Null)
             })
         }
+        KvCommand::Patch(a) => {
+            let body = body_from(&a.pairs)?;
+            let path = a.path.clone();
+            with_client(|c| async move {
+                let (mount, rest) = kv2_mount(&c, &path).await?;
+                let reply = c
+                    .request(
+                        "PATCH",
+                        &format!("{mount}data/{rest}"),
+                        Some(&json!({ "data": body })),
+                    )
+                    .await?;
+                Ok(reply.data().clone())
+            })
+        }
+        KvCommand::Undelete(a) | KvCommand::Destroy(a) => {
+            let verb = if matches!(cmd, KvCommand::Undelete(_)) {
+                "undelete"
+            } else {
+                "destroy"
+            };
+            let (path, versions) = (a.path.clone(), a.versions.clone());
+            with_client(|c| async move {
+                let (mount, rest) = kv2_mount(&c, &path).await?;
+                c.write(
+                    &format!("{mount}{verb}/{rest}"),
+                    &json!({ "versions": versions }),
+                )
+                .await?;
+                Ok(Value::Null)
+            })
+        }
+        KvCommand::Metadata(a) => {
+            let path = a.path.clone();
+            with_client(|c| async move {
+                let (mount, rest) = kv2_mount(&c, &path).await?;
+                Ok(c.read(&format!("{mount}metadata/{rest}"))
+                    .await?
+                    .data()
+                    .clone())
+            })
+        }
         KvCommand::List(a) => {
             let path = a.path.clone();
             with_client(|c| async move {
@@ -241,6 +295,21 @@ pub(crate) fn token(cmd: &TokenCommand) -> CliResult {
                 };
                 Ok(reply.data().clone())
             })
+        }
+        TokenCommand::Renew(a) => {
+            let mut body = Map::new();
+            if let Some(i) = &a.increment {
+                body.insert("increment".into(), json!(i));
+            }
+            let path = match &a.token {
+                Some(t) => {
+                    body.insert("token".into(), json!(t));
+                    "auth/token/renew"
+                }
+                None => "auth/token/renew-self",
+            };
+            let body = Value::Object(body);
+            with_client(|c| async move { Ok(shown(&c.write(path, &body).await?)) })
         }
         TokenCommand::Revoke(a) => {
             let token = a.token.clone();

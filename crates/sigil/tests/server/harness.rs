@@ -55,6 +55,15 @@ impl Dev {
         &self.env["SIGIL_TOKEN"]
     }
 
+    /// Starts the server again on the same directory (after `stop` or `kill`).
+    pub(crate) fn restart(&mut self) {
+        self.kill();
+        let again = Self::start_in(&self.dir);
+        let mut again = std::mem::ManuallyDrop::new(again);
+        self.child = again.child.take();
+        self.env = std::mem::take(&mut again.env);
+    }
+
     /// Stops the server with SIGTERM (bounded wait, then SIGKILL).
     pub(crate) fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -25,3 +25,38 @@ fn wire_conventions_and_bad_input() {
         out.stderr
     );
 }
+
+#[test]
+fn tls_1_2_and_1_3_only_and_http_2() {
+    let dev = Dev::start();
+    let addr = dev.env["SIGIL_ADDR"].clone();
+    let hostport = addr.trim_start_matches("https://").to_owned();
+    let ca = dev.env["SIGIL_CACERT"].clone();
+    for (flag, ok) in [("-tls1_3", true), ("-tls1_2", true), ("-tls1_1", false)] {
+        let out = crate::support::run_with_stdin(
+            crate::support::tool("openssl").args([
+                "s_client",
+                "-connect",
+                &hostport,
+                flag,
+                "-CAfile",
+                &ca,
+                "-verify_return_error",
+            ]),
+            b"",
+        );
+        assert_eq!(out.code == 0, ok, "openssl {flag}: {}", out.stderr);
+    }
+    let out = crate::support::run(crate::support::tool("curl").args([
+        "-sS",
+        "--http2",
+        "--cacert",
+        &ca,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_version}",
+        &format!("{addr}/v1/sys/health"),
+    ]));
+    assert_eq!(out.stdout_str(), "2", "{}", out.stderr);
+}

@@ -9,6 +9,7 @@ mod support;
 mod harness;
 
 mod bao;
+mod cli;
 mod hvac;
 mod lifecycle;
 mod seal;

@@ -13,7 +13,7 @@ keys = [k for k in sys.argv[1].split(",") if k]
 missing = []
 for key in keys:
     r = s.get(addr + key, timeout=10, verify=CA)
-    if r.status_code != 200 or r.json()["data"]["data"]["v"] != f"plaintext-marker-{key[1:]}":
+    if r.status_code != 200 or r.json()["data"]["data"]["v"] != f"plaintext-marker-{key}":
         missing.append(key)
 if missing:
     print(f"{len(missing)} of {len(keys)} acknowledged writes lost: {missing[:10]}")
