@@ -26,4 +26,5 @@ pub mod mounts;
 pub mod policy;
 pub mod seal;
 pub mod server;
+pub mod time;
 pub mod view;

@@ -13,13 +13,13 @@
 //! the data they apply to (Vault's walker also matches them at any depth).
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 use sigil_core::hash::{MacAlgorithm, MacKey};
 use sigil_core::{SecretString, encoding};
 
 use crate::api::{ApiError, Auth, Request, Response};
+pub(crate) use crate::time::rfc3339_nanos;
 
 /// The caller's identity as the audit log records it (Vault's `auth` block of a record).
 #[derive(Clone, Default)]
@@ -256,37 +256,4 @@ fn request_block(salt: &Salt, auth: &AuditAuth, req: &Request, mount: &AuditMoun
         b.insert("remote_port".into(), addr.port().into());
     }
     Value::Object(b)
-}
-
-/// `t` in RFC 3339 UTC with nine fractional digits, e.g. `2026-11-23T07:40:01.000000042Z`.
-/// Go's RFC3339Nano trims trailing zeros; a fixed width is equally valid RFC 3339 and sorts
-/// as text. Times before 1970 (never produced by a real clock) print as the epoch.
-pub(crate) fn rfc3339_nanos(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (y, m, day) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_nanos()
-    )
-}
-
-/// Year, month, day of the proleptic Gregorian calendar for `days` since 1970-01-01
-/// (Howard Hinnant's `civil_from_days`, restricted to non-negative days).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
 }

@@ -17,6 +17,7 @@ use sigil_storage::Page;
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::api::{ApiError, Request, u64_field};
+use crate::time::rfc3339_go as rfc3339;
 use crate::view::View;
 
 mod v1;
@@ -92,45 +93,6 @@ fn unix_nanos(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
         .unwrap_or_default()
-}
-
-/// Formats Unix nanoseconds as Go's `time.RFC3339Nano` in UTC, which is what Vault emits:
-/// `2024-05-01T12:00:00.123456789Z`, trailing zeros of the fraction trimmed (no fraction at
-/// all on a whole second).
-fn rfc3339(nanos: u64) -> String {
-    let secs = nanos / 1_000_000_000;
-    let frac = nanos % 1_000_000_000;
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    let mut out = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    );
-    if frac != 0 {
-        let digits = format!("{frac:09}");
-        out.push('.');
-        out.push_str(digits.trim_end_matches('0'));
-    }
-    out.push('Z');
-    out
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm, for
-/// non-negative day counts).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
 }
 
 /// Formats whole seconds as Go's `time.Duration.String()` (`"0s"`, `"45s"`, `"1h0m0s"`,
