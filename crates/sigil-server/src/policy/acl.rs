@@ -1,70 +1,74 @@
-//! The decision: a token's policies merged into one ACL, and the pure function that says
-//! whether a request may proceed.
+//! The ACL decision: which policy rule applies to a path, and whether it allows an operation
+//! with the given parameters. Pure functions, no I/O, no clock.
 //!
-//! Rules with the same pattern in several policies are merged (capabilities unioned; `deny`
-//! wins). For a path, the single matching pattern of highest priority decides, by Vault's
-//! rules in order: the first wildcard (`+` or `*`) later in the pattern wins; a pattern not
-//! ending in `*` wins; fewer `+` wins; the longer pattern wins; the lexicographically larger
-//! wins.
+//! Rule selection follows Vault: rules with the same pattern (from any policy) are merged;
+//! among different matching patterns the single highest-priority one wins (see
+//! [`priority`]). `deny` in the winning rule denies everything.
 
-use std::cmp::Ordering;
+use std::cmp::Reverse;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::parse::{Capability, Policy, Rule, cap_names};
+use super::parse::{Capability, PathRule, Policy};
 use crate::api::Operation;
 
-/// The merged rules of one pattern.
-#[derive(Debug, Clone, Default)]
-struct Merged {
+/// The answer to one authorization question.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Decision {
+    /// Whether the request may proceed.
+    pub allowed: bool,
+    /// Names of the policies whose rule granted the capability (sorted, for audit).
+    pub granting_policies: Vec<String>,
+    /// Whether the caller holds the root policy.
+    pub root: bool,
+}
+
+/// The effective ACL of a token: its policies' rules, ready to decide.
+#[derive(Debug, Clone)]
+pub struct Acl {
+    root: bool,
+    rules: Vec<(String, PathRule)>,
+}
+
+/// Rules with one pattern, merged across policies.
+struct Merged<'a> {
     caps: u16,
     allowed: BTreeMap<String, Vec<Value>>,
     denied: BTreeMap<String, Vec<Value>>,
     required: Vec<String>,
-    policies: Vec<String>,
-}
-
-/// What [`Acl::decide`] answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
-    /// Whether the request may proceed.
-    pub allowed: bool,
-    /// The policies whose rule decided (for the audit log).
-    pub granting_policies: Vec<String>,
-    /// Whether the token has the root policy.
-    pub root: bool,
-}
-
-/// A token's effective policy.
-#[derive(Debug, Clone, Default)]
-pub struct Acl {
-    root: bool,
-    rules: BTreeMap<String, Merged>,
+    sources: Vec<(&'a str, u16)>,
 }
 
 impl Acl {
-    /// The root ACL: everything allowed.
-    pub fn root() -> Self {
-        Self {
-            root: true,
-            rules: BTreeMap::new(),
-        }
-    }
-
-    /// Merges policies.
+    /// The ACL of a token holding `policies`.
     pub fn new(policies: &[Arc<Policy>]) -> Self {
-        let mut rules: BTreeMap<String, Merged> = BTreeMap::new();
-        for p in policies {
-            for r in &p.rules {
-                merge(rules.entry(r.pattern.clone()).or_default(), r, &p.name);
-            }
+        if policies.iter().any(|p| p.name == "root") {
+            return Self::root();
         }
+        let rules = policies
+            .iter()
+            .flat_map(|p| p.rules.iter().map(|r| (p.name.clone(), r.clone())))
+            .collect();
         Self { root: false, rules }
     }
 
-    /// Whether `op` on `path` with `data` is allowed; `sudo_required` for root-protected paths.
+    /// The root ACL: everything is allowed.
+    pub fn root() -> Self {
+        Self {
+            root: true,
+            rules: Vec::new(),
+        }
+    }
+
+    /// Whether this is the root ACL.
+    pub fn is_root(&self) -> bool {
+        self.root
+    }
+
+    /// Decides whether `op` on `path` with request `data` is allowed; `sudo_required` for
+    /// root-protected paths.
     pub fn decide(
         &self,
         op: Operation,
@@ -72,371 +76,305 @@ impl Acl {
         data: &Map<String, Value>,
         sudo_required: bool,
     ) -> Decision {
-        let deny = |policies: Vec<String>| Decision {
-            allowed: false,
-            granting_policies: policies,
-            root: false,
-        };
         if self.root {
             return Decision {
                 allowed: true,
-                granting_policies: vec!["root".into()],
+                granting_policies: vec!["root".to_owned()],
                 root: true,
             };
         }
-        let Some(rule) = self.matching(path) else {
-            return deny(Vec::new());
+        let denied = Decision::default();
+        let Some(m) = self.winner(path, op == Operation::List) else {
+            return denied;
         };
-        if rule.caps & Capability::Deny.bit() != 0 {
-            return deny(Vec::new());
+        let cap = capability_of(op);
+        let mut need = cap.bit();
+        if sudo_required {
+            need |= Capability::Sudo.bit();
         }
-        let needed = match op {
-            Operation::Read => Capability::Read,
-            Operation::Create => Capability::Create,
-            Operation::Update => Capability::Update,
-            Operation::Patch => Capability::Patch,
-            Operation::Delete => Capability::Delete,
-            Operation::List => Capability::List,
-        };
-        if rule.caps & needed.bit() == 0 {
-            return deny(Vec::new());
+        if m.caps & Capability::Deny.bit() != 0 || m.caps & need != need {
+            return denied;
         }
-        if sudo_required && rule.caps & Capability::Sudo.bit() == 0 {
-            return deny(Vec::new());
+        // Vault checks parameters only for operations that carry them.
+        let checks_params = matches!(
+            op,
+            Operation::Read | Operation::Create | Operation::Update | Operation::Patch
+        );
+        if checks_params && !parameters_allowed(&m, data) {
+            return denied;
         }
-        if matches!(op, Operation::Create | Operation::Update | Operation::Patch)
-            && !parameters_ok(rule, data)
-        {
-            return deny(Vec::new());
-        }
+        let mut granting: Vec<String> = m
+            .sources
+            .iter()
+            .filter(|(_, caps)| caps & cap.bit() != 0)
+            .map(|(name, _)| (*name).to_owned())
+            .collect();
+        granting.sort();
+        granting.dedup();
         Decision {
             allowed: true,
-            granting_policies: rule.policies.clone(),
+            granting_policies: granting,
             root: false,
         }
     }
 
-    /// The capability names on `path` (`sys/capabilities-self`).
+    /// The capabilities on `path`, as `sys/capabilities-self` reports them: `["root"]` for
+    /// root, `["deny"]` when nothing matches or deny wins, otherwise sorted names.
     pub fn capabilities(&self, path: &str) -> Vec<String> {
         if self.root {
-            return vec!["root".into()];
+            return vec!["root".to_owned()];
         }
-        match self.matching(path) {
-            Some(r) if r.caps & Capability::Deny.bit() == 0 && r.caps != 0 => cap_names(r.caps),
-            _ => vec!["deny".into()],
+        let caps = self.winner(path, false).map_or(0, |m| m.caps);
+        if caps == 0 || caps & Capability::Deny.bit() != 0 {
+            return vec!["deny".to_owned()];
         }
+        let mut names: Vec<String> = Capability::ALL
+            .into_iter()
+            .filter(|c| caps & c.bit() != 0)
+            .map(|c| c.name().to_owned())
+            .collect();
+        names.sort();
+        names
     }
 
-    /// Whether anything other than deny is granted at or below `prefix` (the KV pre-flight).
+    /// Whether any capability other than deny is granted on some path at or below `prefix`
+    /// (Vault's special case for `sys/internal/ui/mounts/<path>`).
     pub fn has_any_under(&self, prefix: &str) -> bool {
         if self.root {
             return true;
         }
-        self.rules.iter().any(|(pattern, r)| {
+        let base = prefix.trim_end_matches('/');
+        self.rules.iter().any(|(_, r)| {
             r.caps & !Capability::Deny.bit() != 0
-                && r.caps & Capability::Deny.bit() == 0
-                && overlaps(pattern, prefix)
+                && (matches(&r.pattern, base)
+                    || could_extend(&r.pattern, &format!("{base}/"))
+                    || r.pattern == base)
         })
     }
 
-    fn matching(&self, path: &str) -> Option<&Merged> {
-        self.rules
-            .iter()
-            .filter(|(pattern, _)| matches(pattern, path))
-            .max_by(|a, b| priority(a.0, b.0))
-            .map(|(_, r)| r)
+    /// The merged rule of the highest-priority pattern matching `path`, in Vault's order:
+    /// an exact rule; for LIST, an exact rule on the path without its trailing slash, then
+    /// wildcard rules on that path; then wildcard rules on the path itself.
+    fn winner(&self, path: &str, list: bool) -> Option<Merged<'_>> {
+        let path = path.trim_start_matches('/');
+        let patterns = || self.rules.iter().map(|(_, r)| r.pattern.as_str());
+        let exact = |p: &str| patterns().find(|q| !has_wildcard(q) && *q == p);
+        let wild = |p: &str| {
+            patterns()
+                .filter(|q| has_wildcard(q) && matches(q, p))
+                .max_by_key(|q| priority(q))
+        };
+        let trimmed = path.strip_suffix('/').filter(|_| list);
+        let best = exact(path)
+            .or_else(|| trimmed.and_then(exact))
+            .or_else(|| trimmed.and_then(wild))
+            .or_else(|| wild(path))?;
+        let mut m = Merged {
+            caps: 0,
+            allowed: BTreeMap::new(),
+            denied: BTreeMap::new(),
+            required: Vec::new(),
+            sources: Vec::new(),
+        };
+        for (name, r) in self.rules.iter().filter(|(_, r)| r.pattern == best) {
+            m.caps |= r.caps;
+            m.sources.push((name, r.caps));
+            merge_params(&mut m.allowed, &r.allowed_parameters);
+            merge_params(&mut m.denied, &r.denied_parameters);
+            m.required.extend(r.required_parameters.iter().cloned());
+        }
+        Some(m)
     }
 }
 
-fn merge(into: &mut Merged, rule: &Rule, policy: &str) {
-    into.caps |= rule.caps;
-    if into.caps & Capability::Deny.bit() != 0 {
-        into.caps = Capability::Deny.bit();
-    }
-    for (k, v) in &rule.allowed {
-        into.allowed
-            .entry(k.clone())
-            .or_default()
-            .extend(v.iter().cloned());
-    }
-    for (k, v) in &rule.denied {
-        into.denied
-            .entry(k.clone())
-            .or_default()
-            .extend(v.iter().cloned());
-    }
-    for r in &rule.required {
-        if !into.required.contains(r) {
-            into.required.push(r.clone());
-        }
-    }
-    if !into.policies.iter().any(|p| p == policy) {
-        into.policies.push(policy.to_owned());
+fn capability_of(op: Operation) -> Capability {
+    match op {
+        Operation::Read => Capability::Read,
+        Operation::Create => Capability::Create,
+        Operation::Update => Capability::Update,
+        Operation::Patch => Capability::Patch,
+        Operation::Delete => Capability::Delete,
+        Operation::List => Capability::List,
     }
 }
 
-/// Whether `pattern` matches `path`.
-pub(crate) fn matches(pattern: &str, path: &str) -> bool {
-    let (body, prefix) = match pattern.strip_suffix('*') {
-        Some(b) => (b, true),
-        None => (pattern, false),
-    };
-    let pat: Vec<&str> = body.split('/').collect();
-    let segs: Vec<&str> = path.split('/').collect();
-    if prefix {
-        if segs.len() < pat.len() {
-            return false;
-        }
-        let last = pat.len() - 1;
-        pat.iter().zip(&segs).enumerate().all(|(i, (p, s))| {
-            if i == last {
-                *p == "+" || s.starts_with(p)
-            } else {
-                *p == "+" || p == s
+/// Union of parameter maps; an empty value list means "any value" and absorbs the other.
+fn merge_params(into: &mut BTreeMap<String, Vec<Value>>, from: &BTreeMap<String, Vec<Value>>) {
+    for (k, v) in from {
+        match into.get_mut(k) {
+            None => {
+                into.insert(k.clone(), v.clone());
             }
-        })
-    } else {
-        pat.len() == segs.len() && pat.iter().zip(&segs).all(|(p, s)| *p == "+" || p == s)
-    }
-}
-
-/// Whether some path at or below `prefix` could match `pattern`.
-fn overlaps(pattern: &str, prefix: &str) -> bool {
-    let body = pattern.strip_suffix('*').unwrap_or(pattern);
-    let prefix = prefix.trim_end_matches('/');
-    let pat: Vec<&str> = body.split('/').collect();
-    let segs: Vec<&str> = prefix.split('/').collect();
-    let n = pat.len().min(segs.len());
-    for i in 0..n {
-        let (p, s) = (pat[i], segs[i]);
-        let last_of_glob = pattern.ends_with('*') && i == pat.len() - 1;
-        let ok = p == "+" || p == s || (last_of_glob && s.starts_with(p));
-        if !ok {
-            return false;
+            Some(existing) if existing.is_empty() || v.is_empty() => existing.clear(),
+            Some(existing) => existing.extend(v.iter().cloned()),
         }
     }
-    pat.len() >= segs.len() || pattern.ends_with('*')
 }
 
-/// Orders two matching patterns by Vault's priority rules; the greater one wins.
-fn priority(a: &str, b: &str) -> Ordering {
-    let first_wild = |p: &str| p.find(['+', '*']).unwrap_or(usize::MAX);
-    let pluses = |p: &str| p.matches('+').count();
-    first_wild(a)
-        .cmp(&first_wild(b))
-        .then_with(|| b.ends_with('*').cmp(&a.ends_with('*')))
-        .then_with(|| pluses(b).cmp(&pluses(a)))
-        .then_with(|| a.len().cmp(&b.len()))
-        .then_with(|| a.cmp(b))
-}
-
-fn parameters_ok(rule: &Merged, data: &Map<String, Value>) -> bool {
-    if rule.required.iter().any(|r| !data.contains_key(r.as_str())) {
+fn parameters_allowed(m: &Merged<'_>, data: &Map<String, Value>) -> bool {
+    // As in Vault, required names (lower-cased in the policy) must appear as written.
+    if m.required.iter().any(|r| !data.contains_key(r)) {
         return false;
     }
+    // A request without parameters passes the allowed and denied lists.
+    if data.is_empty() {
+        return true;
+    }
+    if m.denied.contains_key("*") {
+        return false;
+    }
+    let allow_all = m.allowed.contains_key("*");
     for (key, value) in data {
-        let denied = rule.denied.get(key).or_else(|| rule.denied.get("*"));
-        if let Some(values) = denied
-            && (values.is_empty() || value_matches(values, value))
+        let key = key.to_lowercase();
+        if let Some(list) = m.denied.get(&key)
+            && value_in_list(value, list)
         {
             return false;
         }
-        if !rule.allowed.is_empty() {
-            let Some(values) = rule.allowed.get(key).or_else(|| rule.allowed.get("*")) else {
-                return false;
-            };
-            if !values.is_empty() && !value_matches(values, value) {
-                return false;
-            }
+        match m.allowed.get(&key) {
+            Some(list) if !value_in_list(value, list) => return false,
+            Some(_) => {}
+            None if allow_all || m.allowed.is_empty() => {}
+            None => return false,
         }
     }
     true
 }
 
-/// Whether `value` (or, for a list, every element) matches one of `allowed`. String patterns
-/// may start or end with `*`.
-fn value_matches(allowed: &[Value], value: &Value) -> bool {
+/// Whether `value` is in `list`: empty list = any; a list value needs every element in it;
+/// string entries may glob with a leading and/or trailing `*`.
+fn value_in_list(value: &Value, list: &[Value]) -> bool {
+    if list.is_empty() {
+        return true;
+    }
     match value {
-        Value::Array(items) => !items.is_empty() && items.iter().all(|v| value_matches(allowed, v)),
-        _ => {
-            let text = match value {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            allowed.iter().any(|a| match a {
-                Value::String(p) if p == "*" => true,
-                Value::String(p) if p.len() > 1 && p.ends_with('*') => {
-                    text.starts_with(&p[..p.len() - 1])
-                }
-                Value::String(p) if p.len() > 1 && p.starts_with('*') => text.ends_with(&p[1..]),
-                Value::String(p) => *p == text,
-                other => other == value,
-            })
-        }
+        Value::Array(items) => items.iter().all(|v| scalar_in_list(v, list)),
+        other => scalar_in_list(other, list),
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
+fn scalar_in_list(value: &Value, list: &[Value]) -> bool {
+    // Strings, numbers and booleans compare by their text, as Vault's parameter values
+    // arrive as either (`"3"` and `3` are the same value).
+    let Some(text) = scalar_text(value) else {
+        return list.contains(value);
+    };
+    list.iter().any(|entry| match entry {
+        Value::String(pattern) => glob_match(pattern, &text),
+        other => scalar_text(other).is_some_and(|t| t == text),
+    })
+}
 
-    use super::*;
-
-    fn acl(texts: &[(&str, &str)]) -> Acl {
-        let policies: Vec<Arc<Policy>> = texts
-            .iter()
-            .map(|(n, t)| Arc::new(Policy::parse(n, t).unwrap()))
-            .collect();
-        Acl::new(&policies)
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(_) | Value::Bool(_) => Some(value.to_string()),
+        _ => None,
     }
+}
 
-    const A: &str = r#"
-        path "secret/*" { capabilities = ["read"] }
-        path "secret/data/app/*" { capabilities = ["create", "read", "update", "list"] }
-        path "secret/data/app/locked" { capabilities = ["deny"] }
-        path "secret/+/team" { capabilities = ["read", "delete"] }
-        path "secret/+/+" { capabilities = ["list"] }
-        path "secret/data/exact" { capabilities = ["patch"] }
-        path "sys/audit/*" { capabilities = ["update", "sudo"] }
-        path "sys/mounts/*" { capabilities = ["update"] }
-        path "transit/keys/*" {
-          capabilities = ["create", "update"]
-          allowed_parameters = { "type" = ["aes256-gcm96", "ed*"], "exportable" = [] }
-          denied_parameters = { "exportable" = [true] }
-          required_parameters = ["type"]
-        }
-        path "kv/param/*" {
-          capabilities = ["update"]
-          denied_parameters = { "*" = [] }
-        }
-        path "kv/open/*" {
-          capabilities = ["update"]
-          allowed_parameters = { "*" = ["*prod"] }
-        }
-    "#;
+fn glob_match(pattern: &str, text: &str) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    match (pattern.strip_prefix('*'), pattern.strip_suffix('*')) {
+        (Some(_), Some(_)) => text.contains(&pattern[1..pattern.len() - 1]),
+        (Some(suffix), None) => text.ends_with(suffix),
+        (None, Some(prefix)) => text.starts_with(prefix),
+        (None, None) => pattern == text,
+    }
+}
 
-    const B: &str = r#"
-        path "secret/data/app/*" { capabilities = ["delete"] }
-        path "other/*" { capabilities = ["read"] }
-        path "secret/data/app/locked" { capabilities = ["read"] }
-    "#;
+fn has_wildcard(pattern: &str) -> bool {
+    pattern.ends_with('*') || pattern.split('/').any(|s| s == "+" || s == "+*")
+}
 
-    #[test]
-    fn decision_table() {
-        use Operation::*;
-        let acl = acl(&[("a", A), ("b", B)]);
-        let none = json!({});
-        #[rustfmt::skip]
-        let table: &[(Operation, &str, Value, bool, bool)] = &[
-            // op, path, data, sudo required, allowed
-            (Read, "secret/x", none.clone(), false, true),
-            (List, "secret/x", none.clone(), false, false),
-            (Update, "secret/x", none.clone(), false, false),
-            (Read, "secret", none.clone(), false, false),
-            (Read, "secretx", none.clone(), false, false),
-            (Create, "secret/data/app/db", none.clone(), false, true),
-            (Update, "secret/data/app/db", none.clone(), false, true),
-            (Delete, "secret/data/app/db", none.clone(), false, true),
-            (Patch, "secret/data/app/db", none.clone(), false, false),
-            (List, "secret/data/app/", none.clone(), false, true),
-            (Read, "secret/data/app/deep/er", none.clone(), false, true),
-            (Read, "secret/data/app/locked", none.clone(), false, false),
-            (Update, "secret/data/app/locked", none.clone(), false, false),
-            (Read, "secret/data/team", none.clone(), false, true),
-            (Delete, "secret/data/team", none.clone(), false, true),
-            (Delete, "secret/metadata/team", none.clone(), false, true),
-            (List, "secret/data/team", none.clone(), false, false),
-            (List, "secret/data/other", none.clone(), false, true),
-            (Read, "secret/data/other", none.clone(), false, false),
-            (Read, "secret/data/other/x", none.clone(), false, true),
-            (Patch, "secret/data/exact", none.clone(), false, true),
-            (Read, "secret/data/exact", none.clone(), false, false),
-            (Update, "sys/audit/file", none.clone(), true, true),
-            (Update, "sys/mounts/x", none.clone(), true, false),
-            (Update, "sys/mounts/x", none.clone(), false, true),
-            (Read, "sys/mounts/x", none.clone(), false, false),
-            (Read, "other/a/b", none.clone(), false, true),
-            (Read, "nothing", none, false, false),
-            (Update, "transit/keys/k", json!({"type": "aes256-gcm96"}), false, true),
-            (Update, "transit/keys/k", json!({"type": "ed25519"}), false, true),
-            (Update, "transit/keys/k", json!({"type": "rsa-2048"}), false, false),
-            (Update, "transit/keys/k", json!({}), false, false),
-            (Update, "transit/keys/k", json!({"type": "ed25519", "exportable": false}), false, true),
-            (Update, "transit/keys/k", json!({"type": "ed25519", "exportable": true}), false, false),
-            (Update, "transit/keys/k", json!({"type": "ed25519", "other": 1}), false, false),
-            (Create, "transit/keys/k", json!({"type": "aes256-gcm96"}), false, true),
-            (Update, "kv/param/x", json!({}), false, true),
-            (Update, "kv/param/x", json!({"a": 1}), false, false),
-            (Update, "kv/open/x", json!({"env": "eu-prod"}), false, true),
-            (Update, "kv/open/x", json!({"env": "dev"}), false, false),
-            (Update, "kv/open/x", json!({"env": ["a-prod", "b-prod"]}), false, true),
-            (Update, "kv/open/x", json!({"env": ["a-prod", "dev"]}), false, false),
-        ];
-        for (op, path, data, sudo, expected) in table {
-            let Value::Object(data) = data else {
-                unreachable!()
+/// Vault's priority of a pattern: a larger key wins. (1) the first wildcard later, (2) not
+/// ending in `*`, (3) fewer `+` segments, (4) longer, (5) lexicographically larger.
+pub(crate) fn priority(pattern: &str) -> (usize, bool, Reverse<usize>, usize, &str) {
+    let first_plus = pattern
+        .split('/')
+        .scan(0usize, |pos, seg| {
+            let at = *pos;
+            *pos += seg.len() + 1;
+            Some((at, seg))
+        })
+        .find(|(_, seg)| seg.starts_with('+'))
+        .map(|(at, _)| at);
+    let star = pattern.ends_with('*').then(|| pattern.len() - 1);
+    let first = match (first_plus, star) {
+        (Some(a), Some(b)) => a.min(b),
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => usize::MAX,
+    };
+    let plus = pattern.split('/').filter(|s| s.starts_with('+')).count();
+    (
+        first,
+        !pattern.ends_with('*'),
+        Reverse(plus),
+        pattern.len(),
+        pattern,
+    )
+}
+
+/// Whether `pattern` matches `path`: `+` is one whole segment, a trailing `*` any rest.
+pub(crate) fn matches(pattern: &str, path: &str) -> bool {
+    walk(pattern, path) == Walk::Match
+}
+
+/// Whether some path that starts with `prefix` could match `pattern`.
+fn could_extend(pattern: &str, prefix: &str) -> bool {
+    matches!(walk(pattern, prefix), Walk::Match | Walk::PathEnded)
+}
+
+#[derive(PartialEq, Eq)]
+enum Walk {
+    Match,
+    NoMatch,
+    /// The path ran out while the pattern still had (matchable) characters.
+    PathEnded,
+}
+
+fn walk(pattern: &str, path: &str) -> Walk {
+    let mut pat = pattern.split('/').peekable();
+    let mut segs = path.split('/').peekable();
+    while let Some(p) = pat.next() {
+        let last = pat.peek().is_none();
+        let Some(s) = segs.next() else {
+            return Walk::PathEnded;
+        };
+        let (p, glob) = match p.strip_suffix('*') {
+            Some(stem) if last => (stem, true),
+            _ => (p, false),
+        };
+        if glob {
+            // `+*` = any segment then anything; `foo*` = segment starting with foo.
+            return if p == "+" || s.starts_with(p) {
+                Walk::Match
+            } else if p.starts_with(s) && segs.peek().is_none() {
+                Walk::PathEnded
+            } else {
+                Walk::NoMatch
             };
-            let got = acl.decide(*op, path, data, *sudo);
-            assert_eq!(got.allowed, *expected, "{op} {path} {data:?} sudo={sudo}");
+        }
+        let seg_ok = p == "+" || p == s;
+        if !seg_ok {
+            return if segs.peek().is_none() && p.starts_with(s) {
+                Walk::PathEnded
+            } else {
+                Walk::NoMatch
+            };
+        }
+        if last {
+            return if segs.peek().is_none() {
+                Walk::Match
+            } else {
+                Walk::NoMatch
+            };
+        }
+        if segs.peek().is_none() {
+            return Walk::PathEnded;
         }
     }
-
-    #[test]
-    fn priority_rules_in_order() {
-        // Rule 1: the later first wildcard wins.
-        assert_eq!(priority("a/b/*", "a/*"), Ordering::Greater);
-        // Rule 2: not ending in * wins.
-        assert_eq!(priority("a/+", "a/b*"), Ordering::Less);
-        assert_eq!(priority("a/+/c", "a/+/*"), Ordering::Greater);
-        // Rule 3: fewer + wins.
-        assert_eq!(priority("a/+/c/d", "a/+/+/d"), Ordering::Greater);
-        // Rule 4: longer wins.
-        assert_eq!(priority("a/+/cd", "a/+/c"), Ordering::Greater);
-        // Rule 5: lexicographically larger wins.
-        assert_eq!(priority("a/+/d", "a/+/c"), Ordering::Greater);
-    }
-
-    #[test]
-    fn union_across_policies_and_capability_lists() {
-        let acl = acl(&[("a", A), ("b", B)]);
-        assert_eq!(
-            acl.capabilities("secret/data/app/x"),
-            ["create", "delete", "list", "read", "update"]
-        );
-        assert_eq!(acl.capabilities("secret/data/app/locked"), ["deny"]);
-        assert_eq!(acl.capabilities("nowhere"), ["deny"]);
-        assert_eq!(Acl::root().capabilities("x"), ["root"]);
-        let d = acl.decide(Operation::Delete, "secret/data/app/x", &Map::new(), false);
-        assert_eq!(d.granting_policies, ["a", "b"]);
-        assert!(acl.has_any_under("secret/"));
-        assert!(acl.has_any_under("other/"));
-        assert!(!acl.has_any_under("kv1/"));
-        assert!(Acl::new(&[]).capabilities("x") == ["deny"]);
-    }
-
-    #[test]
-    fn parsing_refuses_what_it_does_not_know() {
-        for bad in [
-            r#"path "x" { capabilities = ["fly"] }"#,
-            r#"path "x" { capabilities = "read" }"#,
-            r#"path "x" { colour = "red" }"#,
-            r#"path "x*y" { capabilities = ["read"] }"#,
-            r#"path "{{identity.entity.id}}" { capabilities = ["read"] }"#,
-            r#"nonsense "x" {}"#,
-            "path {",
-            "",
-        ] {
-            let got = Policy::parse("p", bad);
-            assert!(
-                got.is_err() || got.unwrap().rules.is_empty() && bad.is_empty(),
-                "{bad}"
-            );
-        }
-        let json = r#"{"path": {"secret/*": {"capabilities": ["read"]}}}"#;
-        assert_eq!(Policy::parse("j", json).unwrap().rules.len(), 1);
-        let b64 = Encoding::Base64.encode(br#"path "a" { capabilities = ["read"] }"#);
-        assert_eq!(Policy::parse("b", &b64).unwrap().rules[0].pattern, "a");
-    }
-
-    use sigil_core::encoding::Encoding;
+    Walk::NoMatch
 }

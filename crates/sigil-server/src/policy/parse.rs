@@ -1,26 +1,24 @@
-//! Parsing policies: HCL (through hcl-rs) or JSON into the same structure, with every unknown
-//! key or capability refused by name.
+//! Parsing Vault ACL policies from HCL or JSON into [`Policy`]: a list of [`PathRule`]s.
+//!
+//! Parsing is strict: unknown capabilities, unknown keys and misplaced globs are refused
+//! with a message naming them, so a typo never silently grants less (or more) than meant.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
-use sigil_core::encoding::Encoding;
 
 use crate::api::ApiError;
 
-/// Largest policy text accepted.
-const MAX_POLICY_LEN: usize = 1024 * 1024;
-
-/// One capability.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// One capability a path rule can grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Capability {
-    /// Write to a path with nothing stored.
+    /// Write to a path with no entry.
     Create,
     /// Read.
     Read,
-    /// Write to a path with something stored.
+    /// Write to a path with an entry.
     Update,
-    /// PATCH.
+    /// JSON merge patch.
     Patch,
     /// Delete.
     Delete,
@@ -28,257 +26,291 @@ pub enum Capability {
     List,
     /// Root-protected paths, in addition to the operation's capability.
     Sudo,
-    /// Refuses everything, whatever else is granted.
+    /// Overrides every other capability on the path.
     Deny,
-    /// OpenBao's recursive list (accepted; Sigil has no SCAN).
+    /// OpenBao's recursive list; accepted, not used by any operation here.
     Scan,
-    /// Event subscriptions (accepted; unused).
+    /// OpenBao's event subscription; accepted, not used by any operation here.
     Subscribe,
-    /// Snapshot recovery (accepted; unused).
+    /// OpenBao's recovery capability; accepted, not used by any operation here.
     Recover,
 }
 
 impl Capability {
-    const ALL: [(Self, &'static str); 11] = [
-        (Self::Create, "create"),
-        (Self::Read, "read"),
-        (Self::Update, "update"),
-        (Self::Patch, "patch"),
-        (Self::Delete, "delete"),
-        (Self::List, "list"),
-        (Self::Sudo, "sudo"),
-        (Self::Deny, "deny"),
-        (Self::Scan, "scan"),
-        (Self::Subscribe, "subscribe"),
-        (Self::Recover, "recover"),
+    /// Every capability, in bit order.
+    pub const ALL: [Self; 11] = [
+        Self::Create,
+        Self::Read,
+        Self::Update,
+        Self::Patch,
+        Self::Delete,
+        Self::List,
+        Self::Sudo,
+        Self::Deny,
+        Self::Scan,
+        Self::Subscribe,
+        Self::Recover,
     ];
 
-    /// The name used in policies.
-    pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(c, _)| *c == self)
-            .map_or("deny", |(_, n)| n)
+    /// The name used in policies and in `sys/capabilities-self`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Read => "read",
+            Self::Update => "update",
+            Self::Patch => "patch",
+            Self::Delete => "delete",
+            Self::List => "list",
+            Self::Sudo => "sudo",
+            Self::Deny => "deny",
+            Self::Scan => "scan",
+            Self::Subscribe => "subscribe",
+            Self::Recover => "recover",
+        }
     }
 
-    fn parse(name: &str) -> Option<Self> {
-        Self::ALL.iter().find(|(_, n)| *n == name).map(|(c, _)| *c)
+    /// Parses a capability name (case-sensitive, as in OpenBao).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
     }
 
-    /// The bit of this capability in a capability set.
-    pub const fn bit(self) -> u16 {
-        1 << self as u16
+    pub(crate) const fn bit(self) -> u16 {
+        1 << (self as u16)
     }
 }
 
-/// One `path` block.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Rule {
-    /// The pattern as written.
+/// The rule of one `path "<pattern>" { ... }` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathRule {
+    /// The pattern: literal, `+` for one segment, `*` as the last character for a prefix.
     pub pattern: String,
-    /// Capability bits.
-    pub caps: u16,
-    /// `allowed_parameters`: key → allowed values (empty = any value).
-    pub allowed: BTreeMap<String, Vec<Value>>,
-    /// `denied_parameters`: key → denied values (empty = any value).
-    pub denied: BTreeMap<String, Vec<Value>>,
-    /// `required_parameters`.
-    pub required: Vec<String>,
+    /// Granted capabilities as a bit set of [`Capability::bit`].
+    pub(crate) caps: u16,
+    /// Allowed parameters (lower-cased keys) and their allowed values (empty = any).
+    pub allowed_parameters: BTreeMap<String, Vec<Value>>,
+    /// Denied parameters (lower-cased keys) and their denied values (empty = any).
+    pub denied_parameters: BTreeMap<String, Vec<Value>>,
+    /// Parameters that must be present (lower-cased).
+    pub required_parameters: Vec<String>,
 }
 
-/// A parsed policy.
+impl PathRule {
+    /// Whether the rule grants `cap`.
+    pub fn has(&self, cap: Capability) -> bool {
+        self.caps & cap.bit() != 0
+    }
+}
+
+/// A parsed, named policy with the text it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
-    /// Lower-case name.
+    /// The policy's (lower-case) name.
     pub name: String,
-    /// The text as given (returned by reads).
+    /// The text as written, returned by reads.
     pub raw: String,
-    /// The path rules.
-    pub rules: Vec<Rule>,
+    /// The rules in the order written.
+    pub rules: Vec<PathRule>,
 }
 
 impl Policy {
-    /// Parses HCL or JSON policy text (base64 of either is accepted, as `sys/policies/acl`
-    /// allows).
+    /// Parses `text` (HCL or JSON) as policy `name`. Errors are 400s naming what is wrong.
     pub fn parse(name: &str, text: &str) -> Result<Self, ApiError> {
-        if text.len() > MAX_POLICY_LEN {
-            return Err(ApiError::bad("policy is too large"));
-        }
-        let text = decode_base64_policy(text).unwrap_or_else(|| text.to_owned());
-        let doc = parse_document(&text)?;
-        let Value::Object(top) = doc else {
-            return Err(ApiError::bad("failed to parse policy: not an object"));
+        let blocks = if text.trim_start().starts_with('{') {
+            json_blocks(text)?
+        } else {
+            hcl_blocks(text)?
         };
-        let mut rules = Vec::new();
-        for (key, value) in top {
-            match key.as_str() {
-                "path" => {
-                    let Value::Object(paths) = value else {
-                        return Err(ApiError::bad(
-                            "failed to parse policy: path blocks need a label",
-                        ));
-                    };
-                    for (pattern, body) in paths {
-                        // A pattern given twice in one policy arrives as a list of bodies.
-                        let bodies = match body {
-                            Value::Array(items) => items,
-                            other => vec![other],
-                        };
-                        for body in bodies {
-                            rules.push(parse_rule(&pattern, &body)?);
-                        }
-                    }
-                }
-                "name" => {}
-                other => {
-                    return Err(ApiError::bad(format!(
-                        "failed to parse policy: unknown key {other:?}"
-                    )));
-                }
-            }
-        }
+        let rules = blocks
+            .into_iter()
+            .map(|(pattern, body)| rule(pattern, &body))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             name: name.to_owned(),
-            raw: text,
+            raw: text.to_owned(),
             rules,
         })
     }
-}
 
-fn parse_document(text: &str) -> Result<Value, ApiError> {
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('{')
-        && let Ok(v) = serde_json::from_str::<Value>(text)
-    {
-        return Ok(v);
-    }
-    hcl::from_str::<Value>(text).map_err(|e| {
-        let msg = e.to_string();
-        let first = msg.lines().next().unwrap_or("syntax error");
-        ApiError::bad(format!("failed to parse policy: {first}"))
-    })
-}
-
-fn decode_base64_policy(text: &str) -> Option<String> {
-    let t = text.trim();
-    if t.is_empty() || t.contains(['{', '"', ' ', '\n']) {
-        return None;
-    }
-    let bytes = Encoding::Base64.decode(t).ok()?;
-    String::from_utf8(bytes).ok()
-}
-
-fn parse_rule(pattern: &str, body: &Value) -> Result<Rule, ApiError> {
-    let bad = |m: String| ApiError::bad(format!("failed to parse policy: path {pattern:?}: {m}"));
-    if pattern.contains("{{") {
-        return Err(bad("templated paths are not supported".into()));
-    }
-    if let Some(i) = pattern.find('*')
-        && i + 1 != pattern.len()
-    {
-        return Err(bad("'*' is only allowed as the last character".into()));
-    }
-    let Value::Object(body) = body else {
-        return Err(bad("the block must be an object".into()));
-    };
-    let mut rule = Rule {
-        pattern: pattern.trim_start_matches('/').to_owned(),
-        ..Rule::default()
-    };
-    for (key, value) in body {
-        match key.as_str() {
-            "capabilities" => {
-                let Value::Array(items) = value else {
-                    return Err(bad("capabilities must be a list".into()));
-                };
-                for item in items {
-                    let name = item.as_str().unwrap_or_default();
-                    let cap = Capability::parse(name)
-                        .ok_or_else(|| bad(format!("unknown capability {name:?}")))?;
-                    rule.caps |= cap.bit();
-                }
-            }
-            "policy" => {
-                // Vault's older shorthand: read, write, deny, sudo, list.
-                let caps: &[Capability] = match value.as_str().unwrap_or_default() {
-                    "deny" => &[Capability::Deny],
-                    "read" => &[Capability::Read, Capability::List],
-                    "write" => &[
-                        Capability::Read,
-                        Capability::List,
-                        Capability::Create,
-                        Capability::Update,
-                        Capability::Delete,
-                    ],
-                    "sudo" => &[
-                        Capability::Read,
-                        Capability::List,
-                        Capability::Create,
-                        Capability::Update,
-                        Capability::Delete,
-                        Capability::Sudo,
-                    ],
-                    other => return Err(bad(format!("unknown policy {other:?}"))),
-                };
-                for c in caps {
-                    rule.caps |= c.bit();
-                }
-            }
-            "allowed_parameters" => rule.allowed = parameters(value).map_err(bad)?,
-            "denied_parameters" => rule.denied = parameters(value).map_err(bad)?,
-            "required_parameters" => {
-                let Value::Array(items) = value else {
-                    return Err(bad("required_parameters must be a list".into()));
-                };
-                rule.required = items
-                    .iter()
-                    .map(|v| v.as_str().map(str::to_owned))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| bad("required_parameters must be strings".into()))?;
-            }
-            "min_wrapping_ttl" | "max_wrapping_ttl" | "expiration" | "comment"
-            | "control_group" | "mfa_methods" => {}
-            other => return Err(bad(format!("unknown key {other:?}"))),
+    /// Parses `text`, first decoding it when it is valid base64 of UTF-8 that parses
+    /// (`sys/policies/acl` accepts base64-encoded policies).
+    pub fn parse_maybe_base64(name: &str, text: &str) -> Result<Self, ApiError> {
+        if let Some(decoded) = sigil_core::encoding::base64_decode(text.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            && let Ok(policy) = Self::parse(name, &decoded)
+        {
+            return Ok(policy);
         }
+        Self::parse(name, text)
     }
-    Ok(rule)
 }
 
-fn parameters(value: &Value) -> Result<BTreeMap<String, Vec<Value>>, String> {
-    let Value::Object(map) = value else {
-        return Err("parameters must be a map of lists".into());
-    };
-    let mut out = BTreeMap::new();
-    for (k, v) in map {
-        let values = match v {
-            Value::Array(items) => items.clone(),
-            Value::Null => Vec::new(),
-            other => vec![other.clone()],
+/// Pattern and body of each `path` block, in the order written.
+type Blocks = Vec<(String, Map<String, Value>)>;
+
+fn bad(msg: impl std::fmt::Display) -> ApiError {
+    ApiError::bad(format!("failed to parse policy: {msg}"))
+}
+
+fn hcl_blocks(text: &str) -> Result<Blocks, ApiError> {
+    let body = hcl::parse(text).map_err(bad)?;
+    if let Some(attr) = body.attributes().find(|a| a.key() != "name") {
+        return Err(bad(format!("invalid key {:?} at top level", attr.key())));
+    }
+    let mut out = Vec::new();
+    for block in body.blocks() {
+        if block.identifier() != "path" {
+            return Err(bad(format!(
+                "invalid key {:?} at top level",
+                block.identifier()
+            )));
+        }
+        let [label] = block.labels() else {
+            return Err(bad("a path block takes exactly one pattern"));
         };
-        out.insert(k.clone(), values);
+        if let Some(inner) = block.body().blocks().next() {
+            return Err(bad(format!(
+                "path {:?}: invalid key {:?}",
+                label.as_str(),
+                inner.identifier()
+            )));
+        }
+        let mut map = Map::new();
+        for attr in block.body().attributes() {
+            let value = hcl::Value::from(attr.expr().clone());
+            let value = serde_json::to_value(value).map_err(bad)?;
+            map.insert(attr.key().to_owned(), value);
+        }
+        out.push((label.as_str().to_owned(), map));
     }
     Ok(out)
 }
 
-/// The names of the capabilities in `caps`, sorted.
-pub(crate) fn cap_names(caps: u16) -> Vec<String> {
-    let mut names: Vec<String> = Capability::ALL
-        .iter()
-        .filter(|(c, _)| caps & c.bit() != 0)
-        .map(|(_, n)| (*n).to_owned())
-        .collect();
-    names.sort();
-    names
-}
-
-/// Reads the policy text from a request body (`policy`, or the legacy `rules`).
-pub(crate) fn text_from(data: &Map<String, Value>) -> Result<String, ApiError> {
-    for key in ["policy", "rules"] {
-        match data.get(key) {
-            Some(Value::String(s)) => return Ok(s.clone()),
-            Some(Value::Null) | None => {}
-            Some(_) => return Err(ApiError::bad(format!("{key} must be a string"))),
+fn json_blocks(text: &str) -> Result<Blocks, ApiError> {
+    let top: Map<String, Value> = serde_json::from_str(text).map_err(bad)?;
+    let mut out = Vec::new();
+    for (key, value) in top {
+        match (key.as_str(), value) {
+            ("name", _) => {}
+            ("path", Value::Object(paths)) => json_paths(paths, &mut out)?,
+            ("path", Value::Array(list)) => {
+                for item in list {
+                    let Value::Object(paths) = item else {
+                        return Err(bad("\"path\" must be an object of patterns"));
+                    };
+                    json_paths(paths, &mut out)?;
+                }
+            }
+            ("path", _) => return Err(bad("\"path\" must be an object of patterns")),
+            (other, _) => return Err(bad(format!("invalid key {other:?} at top level"))),
         }
     }
-    Err(ApiError::bad("'policy' parameter not supplied or empty"))
+    Ok(out)
+}
+
+fn json_paths(paths: Map<String, Value>, out: &mut Blocks) -> Result<(), ApiError> {
+    for (pattern, body) in paths {
+        let Value::Object(body) = body else {
+            return Err(bad(format!("path {pattern:?}: body must be an object")));
+        };
+        out.push((pattern, body));
+    }
+    Ok(())
+}
+
+fn rule(pattern: String, body: &Map<String, Value>) -> Result<PathRule, ApiError> {
+    check_pattern(&pattern)?;
+    let mut rule = PathRule {
+        pattern,
+        caps: 0,
+        allowed_parameters: BTreeMap::new(),
+        denied_parameters: BTreeMap::new(),
+        required_parameters: Vec::new(),
+    };
+    let at = |m: &str| bad(format!("path {:?}: {m}", rule.pattern));
+    for (key, value) in body {
+        match key.as_str() {
+            "capabilities" => {
+                for name in string_list(value)
+                    .ok_or_else(|| at("capabilities must be a list of strings"))?
+                {
+                    let cap = Capability::from_name(&name)
+                        .ok_or_else(|| at(&format!("invalid capability {name:?}")))?;
+                    rule.caps |= cap.bit();
+                }
+            }
+            "allowed_parameters" | "denied_parameters" => {
+                let Value::Object(map) = value else {
+                    return Err(at(&format!("{key} must be a map of lists")));
+                };
+                let mut params = BTreeMap::new();
+                for (param, values) in map {
+                    let values = match values {
+                        Value::Array(v) => v.clone(),
+                        Value::Null => Vec::new(),
+                        _ => return Err(at(&format!("{key}.{param} must be a list"))),
+                    };
+                    params.insert(param.to_lowercase(), values);
+                }
+                if key == "allowed_parameters" {
+                    rule.allowed_parameters = params;
+                } else {
+                    rule.denied_parameters = params;
+                }
+            }
+            "required_parameters" => {
+                rule.required_parameters = string_list(value)
+                    .ok_or_else(|| at("required_parameters must be a list of strings"))?
+                    .into_iter()
+                    .map(|p| p.to_lowercase())
+                    .collect();
+            }
+            // The pre-0.2 form `policy = "read"`, still accepted by Vault and OpenBao.
+            "policy" => {
+                use Capability::{Create, Delete, Deny, List, Read, Sudo, Update};
+                let caps: &[Capability] = match value.as_str() {
+                    Some("deny") => &[Deny],
+                    Some("read") => &[Read, List],
+                    Some("write") => &[Create, Read, Update, Delete, List],
+                    Some("sudo") => &[Create, Read, Update, Delete, List, Sudo],
+                    _ => return Err(at(&format!("invalid policy {value}"))),
+                };
+                rule.caps |= caps.iter().fold(0, |acc, c| acc | c.bit());
+            }
+            // Accepted and ignored: wrapping limits, OpenBao's expiration and comment.
+            "min_wrapping_ttl" | "max_wrapping_ttl" | "expiration" | "comment" => {}
+            other => return Err(at(&format!("invalid key {other:?}"))),
+        }
+    }
+    // Deny overrides everything else in the rule.
+    if rule.has(Capability::Deny) {
+        rule.caps = Capability::Deny.bit();
+    }
+    Ok(rule)
+}
+
+fn string_list(value: &Value) -> Option<Vec<String>> {
+    value
+        .as_array()?
+        .iter()
+        .map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
+fn check_pattern(pattern: &str) -> Result<(), ApiError> {
+    let body = pattern.strip_suffix('*').unwrap_or(pattern);
+    if body.contains('*') {
+        return Err(bad(format!(
+            "path {pattern:?}: '*' is only allowed as the last character"
+        )));
+    }
+    if pattern
+        .split('/')
+        .any(|seg| seg.contains('+') && seg != "+" && seg != "+*")
+    {
+        return Err(bad(format!(
+            "path {pattern:?}: '+' must be a whole path segment"
+        )));
+    }
+    Ok(())
 }
