@@ -2,5 +2,6 @@
 //! issue tokens (AppRole).
 
 pub mod approle;
+pub mod cidr;
 pub mod token;
 pub mod token_engine;

@@ -1,70 +1,87 @@
-//! The token store: service tokens, their accessors, TTLs, use counts and the parent → child
-//! tree.
+//! The token store: service tokens, their accessors, TTLs, uses and the parent → child tree.
 //!
-//! A token is `hvs.` + 24 random base62 characters (about 143 bits). It is never stored: its
-//! entry lives under `id/<HMAC-SHA256(store key, token)>`, so a copy of storage (already
-//! barrier-encrypted) still does not yield usable tokens, and lookups are by keyed hash, with
-//! no comparison of secrets at all. `accessor/<accessor>` points to the same hash, and
-//! `parent/<parent accessor>/<child accessor>` records the tree so a revocation reaches every
-//! descendant.
+//! A token's secret id is never stored: entries live under `id/<hex HMAC-SHA256(store key,
+//! token)>`, where the store key is random, made on first use and kept in the view. Indexes:
+//! `accessor/<accessor>` holds that HMAC; `parent/<parent accessor>/<child accessor>` is the
+//! tree that revocation walks. Lookups find entries by their HMAC key, so no secret is ever
+//! compared byte by byte.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use sigil_core::encoding::Encoding;
 use sigil_core::hash::{MacAlgorithm, MacKey};
+use sigil_storage::Page;
 use tokio::sync::{Mutex, OnceCell};
 
 use crate::api::{ApiError, Auth};
-use crate::view::{View, ViewOp};
+use crate::view::{View, ViewOp, to_json};
 
-const KEY_PATH: &str = "hmac-key";
+/// Vault's default token TTL: 768h.
+pub const DEFAULT_TTL: u64 = 768 * 3600;
+
 const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-/// A stored token, as the router and handlers see the caller.
+/// A stored token, as the router and handlers see the caller. Holds no secret: the token
+/// itself is only the HMAC in `hash`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenEntry {
     /// The accessor (safe to show).
     pub accessor: String,
-    /// The keyed hash of the token (the storage key).
-    pub id_hash: String,
-    /// The parent's accessor; empty for orphans.
-    pub parent: String,
-    /// Policies attached to the token, sorted.
+    /// Policies attached to the token.
     pub policies: Vec<String>,
-    /// Metadata.
+    /// Token metadata.
+    #[serde(default)]
     pub meta: BTreeMap<String, String>,
-    /// Display name.
+    /// Display name (`token` or `token-<name>`, `approle`).
+    #[serde(default)]
     pub display_name: String,
     /// Uses left (0 = unlimited).
+    #[serde(default)]
     pub num_uses: u64,
-    /// Unix seconds.
+    /// Unix seconds at creation.
+    #[serde(default)]
     pub creation_time: u64,
-    /// TTL given at creation (seconds, 0 = none).
+    /// The TTL given at creation, in seconds (0 = none).
+    #[serde(default)]
     pub creation_ttl: u64,
-    /// Unix seconds when it expires (0 = never).
-    pub expire_time: u64,
-    /// Hard limit on the lifetime in seconds (0 = none).
+    /// Hard cap on the lifetime, in seconds from creation (0 = none).
+    #[serde(default)]
     pub explicit_max_ttl: u64,
-    /// Renewal period in seconds (0 = not periodic).
+    /// The issuing auth method's TTL ceiling, from creation (0 = the store's maximum).
+    #[serde(default)]
+    pub max_ttl: u64,
+    /// Renewal period for periodic tokens (0 = not periodic).
+    #[serde(default)]
     pub period: u64,
-    /// Whether it can be renewed.
+    /// Whether the token may be renewed.
+    #[serde(default)]
     pub renewable: bool,
-    /// Whether it has no parent.
+    /// Whether the token has no parent.
+    #[serde(default)]
     pub orphan: bool,
     /// The path that created it (`auth/token/create`, `auth/approle/login`).
+    #[serde(default)]
     pub path: String,
+    /// The parent's accessor (empty for orphans).
+    #[serde(default)]
+    pub parent: String,
+    /// Unix seconds when it expires (0 = never).
+    #[serde(default)]
+    pub expire_time: u64,
+    /// Hex HMAC of the token (the storage key; not the token).
+    #[serde(default)]
+    pub hash: String,
 }
 
 impl TokenEntry {
-    /// Whether the token carries the root policy.
+    /// Whether this is a root token.
     pub fn is_root(&self) -> bool {
         self.policies.iter().any(|p| p == "root")
     }
 
     /// Seconds left at `now` (0 for tokens that never expire).
-    pub fn ttl(&self, now: u64) -> u64 {
+    pub fn ttl_at(&self, now: u64) -> u64 {
         if self.expire_time == 0 {
             0
         } else {
@@ -72,22 +89,21 @@ impl TokenEntry {
         }
     }
 
-    /// The `auth` block for a response carrying this token.
+    /// The `auth` block for this entry and its token.
     pub fn auth(&self, client_token: String, now: u64) -> Auth {
-        let token_policies = self.policies.clone();
         Auth {
             client_token,
             accessor: self.accessor.clone(),
-            policies: token_policies.clone(),
-            token_policies,
+            policies: self.policies.clone(),
+            token_policies: self.policies.clone(),
             identity_policies: Vec::new(),
             metadata: self
                 .meta
                 .iter()
-                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .map(|(k, v)| (k.clone(), v.clone().into()))
                 .collect(),
-            lease_duration: self.ttl(now),
-            renewable: self.renewable && self.expire_time != 0,
+            lease_duration: self.ttl_at(now),
+            renewable: self.renewable,
             entity_id: String::new(),
             token_type: "service".into(),
             orphan: self.orphan,
@@ -96,395 +112,63 @@ impl TokenEntry {
     }
 }
 
-/// What a new token should be.
-#[derive(Debug, Clone, Default)]
+/// What a caller asks for when creating a token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TokenParams {
-    /// Policies requested (`None`: the parent's, or only `default` without a parent).
+    /// Requested policies (`None`: the parent's).
     pub policies: Option<Vec<String>>,
-    /// Do not attach `default`.
-    pub no_default_policy: bool,
-    /// TTL in seconds (`None`: the default).
-    pub ttl: Option<u64>,
-    /// Hard lifetime limit in seconds (0 = none).
-    pub explicit_max_ttl: u64,
-    /// Renewal period in seconds (0 = none).
-    pub period: u64,
-    /// Uses allowed (0 = unlimited).
-    pub num_uses: u64,
-    /// Renewable (`None`: true).
-    pub renewable: Option<bool>,
-    /// Display name.
-    pub display_name: String,
     /// Metadata.
     pub meta: BTreeMap<String, String>,
-    /// Make an orphan even with a parent.
-    pub orphan: bool,
+    /// Display name suffix.
+    pub display_name: String,
+    /// Requested TTL in seconds (`None` or 0: the default).
+    pub ttl: Option<u64>,
+    /// Hard lifetime cap.
+    pub explicit_max_ttl: u64,
+    /// Renewal period (periodic token).
+    pub period: u64,
+    /// Renewable (Vault's default is true).
+    pub renewable: Option<bool>,
+    /// Create without a parent.
+    pub no_parent: bool,
+    /// Do not attach `default`.
+    pub no_default_policy: bool,
+    /// Uses allowed (0 = unlimited).
+    pub num_uses: u64,
     /// The creating path.
     pub path: String,
+    /// Extra TTL ceiling from the issuing auth method (0 = none), e.g. AppRole's `token_max_ttl`.
+    pub max_ttl: u64,
 }
 
-/// The token store over its view.
+/// The token store.
 pub struct TokenStore {
     view: View,
-    key: OnceCell<MacKey>,
     default_ttl: u64,
     max_ttl: u64,
-    /// Serializes use-count decrements and renewals (read-modify-write of one entry).
-    write_lock: Mutex<()>,
+    key: OnceCell<MacKey>,
+    // Serializes read-modify-write of entries (uses, renewals, revocation).
+    lock: Mutex<()>,
 }
 
 impl std::fmt::Debug for TokenStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenStore")
+            .field("view", &self.view)
             .field("default_ttl", &self.default_ttl)
             .field("max_ttl", &self.max_ttl)
-            .finish_non_exhaustive()
+            .field("key", &"[redacted]")
+            .finish()
     }
 }
 
-impl TokenStore {
-    /// A store over `view` with the server's default and maximum TTLs (seconds).
-    pub fn new(view: View, default_ttl: u64, max_ttl: u64) -> Self {
-        Self {
-            view,
-            key: OnceCell::new(),
-            default_ttl,
-            max_ttl,
-            write_lock: Mutex::new(()),
-        }
-    }
-
-    async fn key(&self) -> Result<&MacKey, ApiError> {
-        self.key
-            .get_or_try_init(|| async {
-                let _guard = self.write_lock.lock().await;
-                let bytes = match self.view.get(KEY_PATH).await? {
-                    Some(k) => zeroize::Zeroizing::new(k),
-                    None => {
-                        let k = sigil_core::random::secret_bytes(32).map_err(ApiError::internal)?;
-                        self.view.put(KEY_PATH, k.expose_secret().to_vec()).await?;
-                        zeroize::Zeroizing::new(k.expose_secret().to_vec())
-                    }
-                };
-                MacKey::new(MacAlgorithm::HmacSha256, &bytes).map_err(ApiError::internal)
-            })
-            .await
-    }
-
-    /// The keyed hash under which a secret value (token, secret-id) is stored.
-    pub async fn hash(&self, secret: &str) -> Result<String, ApiError> {
-        let tag = self.key().await?.sign(secret.as_bytes());
-        Ok(Encoding::Hex.encode(&tag))
-    }
-
-    /// The entry for a token, if it exists and has not expired at `now`.
-    pub async fn lookup(&self, token: &str, now: u64) -> Result<Option<Arc<TokenEntry>>, ApiError> {
-        if token.is_empty() || token.len() > 256 {
-            return Ok(None);
-        }
-        let h = self.hash(token).await?;
-        self.by_hash(&h, now).await
-    }
-
-    /// The entry for an accessor, if live.
-    pub async fn lookup_accessor(
-        &self,
-        accessor: &str,
-        now: u64,
-    ) -> Result<Option<Arc<TokenEntry>>, ApiError> {
-        if !valid_id(accessor) {
-            return Ok(None);
-        }
-        let Some(h) = self.view.get(&format!("accessor/{accessor}")).await? else {
-            return Ok(None);
-        };
-        let h = String::from_utf8(h).map_err(|_| ApiError::internal("corrupt accessor index"))?;
-        self.by_hash(&h, now).await
-    }
-
-    async fn by_hash(&self, h: &str, now: u64) -> Result<Option<Arc<TokenEntry>>, ApiError> {
-        let Some(entry) = self.view.get_json::<TokenEntry>(&format!("id/{h}")).await? else {
-            return Ok(None);
-        };
-        if entry.expire_time != 0 && now >= entry.expire_time {
-            self.revoke_tree(&entry.accessor).await?;
-            return Ok(None);
-        }
-        Ok(Some(Arc::new(entry)))
-    }
-
-    /// Counts one use of a limited token; the use that exhausts it still proceeds, and the
-    /// token is revoked with it (as Vault does).
-    pub async fn use_once(&self, entry: &TokenEntry) -> Result<(), ApiError> {
-        if entry.num_uses == 0 {
-            return Ok(());
-        }
-        let _guard = self.write_lock.lock().await;
-        let key = format!("id/{}", entry.id_hash);
-        let Some(mut current) = self.view.get_json::<TokenEntry>(&key).await? else {
-            return Err(ApiError::PermissionDenied);
-        };
-        if current.num_uses <= 1 {
-            drop(_guard);
-            return self.revoke_tree(&current.accessor).await;
-        }
-        current.num_uses -= 1;
-        self.view.put_json(&key, &current).await
-    }
-
-    /// Makes a root token (for `sys/init` and `sigil dev`). It never expires.
-    pub async fn create_root(&self, now: u64) -> Result<String, ApiError> {
-        let params = TokenParams {
-            policies: Some(vec!["root".into()]),
-            no_default_policy: true,
-            ttl: Some(0),
-            display_name: "root".into(),
-            path: "auth/token/root".into(),
-            ..TokenParams::default()
-        };
-        let (token, _) = self.create(None, params, now).await?;
-        Ok(token)
-    }
-
-    /// Creates a token; `parent` is the caller (its policies bound the child's unless it is
-    /// root). Returns the token and its `auth` block.
-    pub async fn create(
-        &self,
-        parent: Option<&TokenEntry>,
-        params: TokenParams,
-        now: u64,
-    ) -> Result<(String, Auth), ApiError> {
-        let parent_root = parent.is_some_and(TokenEntry::is_root);
-        let mut policies = match (params.policies.clone(), parent) {
-            (Some(p), _) => p,
-            (None, Some(parent)) => parent.policies.clone(),
-            (None, None) => Vec::new(),
-        };
-        policies.retain(|p| !p.is_empty());
-        for p in &mut policies {
-            *p = p.trim().to_lowercase();
-        }
-        if let Some(parent) = parent
-            && !parent_root
-        {
-            if policies.iter().any(|p| p == "root") {
-                return Err(ApiError::bad(
-                    "root tokens may not be created by a non-root token",
-                ));
-            }
-            if let Some(p) = policies
-                .iter()
-                .find(|p| *p != "default" && !parent.policies.contains(p))
-            {
-                return Err(ApiError::bad(format!(
-                    "child policies must be subset of parent: {p:?} is not held by the parent"
-                )));
-            }
-        }
-        let root = policies.iter().any(|p| p == "root");
-        if !params.no_default_policy && !root && !policies.iter().any(|p| p == "default") {
-            policies.push("default".into());
-        }
-        policies.sort();
-        policies.dedup();
-
-        let (ttl, expire_time) = self.initial_ttl(&params, root, now)?;
-        let token = format!("hvs.{}", random_base62(24)?);
-        let accessor = random_base62(24)?;
-        let id_hash = self.hash(&token).await?;
-        let orphan = parent.is_none() || params.orphan;
-        let entry = TokenEntry {
-            accessor: accessor.clone(),
-            id_hash: id_hash.clone(),
-            parent: if orphan {
-                String::new()
-            } else {
-                parent.map(|p| p.accessor.clone()).unwrap_or_default()
-            },
-            policies,
-            meta: params.meta,
-            display_name: if params.display_name.is_empty() {
-                "token".into()
-            } else {
-                params.display_name
-            },
-            num_uses: params.num_uses,
-            creation_time: now,
-            creation_ttl: ttl,
-            expire_time,
-            explicit_max_ttl: params.explicit_max_ttl,
-            period: params.period,
-            renewable: params.renewable.unwrap_or(true),
-            orphan,
-            path: params.path,
-        };
-        let mut ops = vec![
-            ViewOp::Put(format!("id/{id_hash}"), crate::view::to_json(&entry)?),
-            ViewOp::Put(format!("accessor/{accessor}"), id_hash.into_bytes()),
-        ];
-        if !entry.parent.is_empty() {
-            ops.push(ViewOp::Put(
-                format!("parent/{}/{accessor}", entry.parent),
-                Vec::new(),
-            ));
-        }
-        self.view.transaction(ops).await?;
-        let auth = entry.auth(token.clone(), now);
-        Ok((token, auth))
-    }
-
-    /// TTL rules: a period wins; otherwise the requested TTL or the default, capped by the
-    /// server's maximum and by `explicit_max_ttl`. Root-policy tokens may have no TTL.
-    fn initial_ttl(&self, p: &TokenParams, root: bool, now: u64) -> Result<(u64, u64), ApiError> {
-        let mut ttl = if p.period > 0 {
-            p.period
-        } else {
-            match p.ttl {
-                Some(0) if root => return Ok((0, 0)),
-                Some(0) | None => self.default_ttl,
-                Some(t) => t,
-            }
-        };
-        if p.period == 0 && self.max_ttl > 0 {
-            ttl = ttl.min(self.max_ttl);
-        }
-        if p.explicit_max_ttl > 0 {
-            ttl = ttl.min(p.explicit_max_ttl);
-        }
-        if ttl == 0 {
-            return Ok((0, 0));
-        }
-        let expire = now
-            .checked_add(ttl)
-            .ok_or_else(|| ApiError::bad("ttl is too large"))?;
-        Ok((ttl, expire))
-    }
-
-    /// Renews a token by `increment` seconds (0 = its original TTL), within its limits.
-    pub async fn renew(
-        &self,
-        entry: &TokenEntry,
-        increment: u64,
-        now: u64,
-    ) -> Result<Auth, ApiError> {
-        let _guard = self.write_lock.lock().await;
-        let key = format!("id/{}", entry.id_hash);
-        let mut e = self
-            .view
-            .get_json::<TokenEntry>(&key)
-            .await?
-            .ok_or(ApiError::PermissionDenied)?;
-        if e.expire_time == 0 {
-            return Ok(e.auth(String::new(), now));
-        }
-        if !e.renewable {
-            return Err(ApiError::bad("lease is not renewable"));
-        }
-        let mut ttl = if e.period > 0 {
-            e.period
-        } else if increment > 0 {
-            increment
-        } else {
-            e.creation_ttl
-        };
-        let mut limit = u64::MAX;
-        if e.explicit_max_ttl > 0 {
-            limit = e.creation_time.saturating_add(e.explicit_max_ttl);
-        }
-        if e.period == 0 && self.max_ttl > 0 {
-            limit = limit.min(e.creation_time.saturating_add(self.max_ttl));
-        }
-        ttl = ttl.min(limit.saturating_sub(now));
-        if ttl == 0 {
-            return Err(ApiError::bad("past the max TTL, cannot renew"));
-        }
-        e.expire_time = now.saturating_add(ttl);
-        self.view.put_json(&key, &e).await?;
-        Ok(e.auth(String::new(), now))
-    }
-
-    /// Revokes a token and every descendant.
-    pub async fn revoke_tree(&self, accessor: &str) -> Result<(), ApiError> {
-        let mut stack = vec![accessor.to_owned()];
-        let mut order = Vec::new();
-        while let Some(a) = stack.pop() {
-            for child in self.children(&a).await? {
-                stack.push(child);
-            }
-            order.push(a);
-        }
-        // Children first, so a failure part-way never leaves a live child of a dead parent.
-        for a in order.iter().rev() {
-            self.revoke_one(a).await?;
-        }
-        Ok(())
-    }
-
-    /// Revokes a token and makes its children orphans.
-    pub async fn revoke_orphan(&self, accessor: &str, now: u64) -> Result<(), ApiError> {
-        for child in self.children(accessor).await? {
-            if let Some(c) = self.lookup_accessor(&child, now).await? {
-                let mut c = (*c).clone();
-                c.parent.clear();
-                c.orphan = true;
-                self.view
-                    .transaction(vec![
-                        ViewOp::Put(format!("id/{}", c.id_hash), crate::view::to_json(&c)?),
-                        ViewOp::Delete(format!("parent/{accessor}/{child}")),
-                    ])
-                    .await?;
-            }
-        }
-        self.revoke_one(accessor).await
-    }
-
-    async fn children(&self, accessor: &str) -> Result<Vec<String>, ApiError> {
-        let mut out = self
-            .view
-            .list(
-                &format!("parent/{accessor}/"),
-                sigil_storage::Page::default(),
-            )
-            .await?;
-        out.retain(|c| !c.ends_with('/'));
-        Ok(out)
-    }
-
-    async fn revoke_one(&self, accessor: &str) -> Result<(), ApiError> {
-        let Some(h) = self.view.get(&format!("accessor/{accessor}")).await? else {
-            return Ok(());
-        };
-        let h = String::from_utf8(h).map_err(|_| ApiError::internal("corrupt accessor index"))?;
-        let parent = self
-            .view
-            .get_json::<TokenEntry>(&format!("id/{h}"))
-            .await?
-            .map(|e| e.parent)
-            .unwrap_or_default();
-        let mut ops = vec![
-            ViewOp::Delete(format!("id/{h}")),
-            ViewOp::Delete(format!("accessor/{accessor}")),
-        ];
-        if !parent.is_empty() {
-            ops.push(ViewOp::Delete(format!("parent/{parent}/{accessor}")));
-        }
-        self.view.transaction(ops).await
-    }
-
-    /// Every live accessor (`LIST auth/token/accessors`).
-    pub async fn accessors(&self) -> Result<Vec<String>, ApiError> {
-        self.view
-            .list("accessor/", sigil_storage::Page::default())
-            .await
-    }
-}
-
-/// Random base62 text of `len` characters (rejection sampling: no modulo bias).
-pub(crate) fn random_base62(len: usize) -> Result<String, ApiError> {
+/// A fresh random base62 string of `len` characters (unbiased: rejection sampling).
+pub fn random_base62(len: usize) -> Result<String, ApiError> {
     let mut out = String::with_capacity(len);
     while out.len() < len {
         let bytes = sigil_core::random::bytes(len * 2).map_err(ApiError::internal)?;
         for b in bytes {
+            // 248 = 4 * 62: values at or above it would bias the result.
             if b < 248 && out.len() < len {
                 out.push(char::from(BASE62[usize::from(b % 62)]));
             }
@@ -493,8 +177,365 @@ pub(crate) fn random_base62(len: usize) -> Result<String, ApiError> {
     Ok(out)
 }
 
-fn valid_id(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric())
+fn sanitize(policies: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = policies
+        .iter()
+        .map(|p| p.trim().to_lowercase())
+        .filter(|p| !p.is_empty())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+impl TokenStore {
+    /// A store over `view`, with the mount's default and maximum TTLs in seconds (0 = Vault's
+    /// 768h).
+    pub fn new(view: View, default_ttl: u64, max_ttl: u64) -> Self {
+        let default_ttl = if default_ttl == 0 {
+            DEFAULT_TTL
+        } else {
+            default_ttl
+        };
+        let max_ttl = if max_ttl == 0 { DEFAULT_TTL } else { max_ttl };
+        Self {
+            view,
+            default_ttl,
+            max_ttl,
+            key: OnceCell::new(),
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// The store's view.
+    pub fn view(&self) -> &View {
+        &self.view
+    }
+
+    async fn mac_key(&self) -> Result<&MacKey, ApiError> {
+        self.key
+            .get_or_try_init(|| async {
+                let bytes = match self.view.get("salt").await? {
+                    Some(b) => b,
+                    None => {
+                        let b = sigil_core::random::bytes(32).map_err(ApiError::internal)?;
+                        self.view.put("salt", b.clone()).await?;
+                        b
+                    }
+                };
+                MacKey::new(MacAlgorithm::HmacSha256, &bytes).map_err(ApiError::internal)
+            })
+            .await
+    }
+
+    /// Hex HMAC of a secret under the store key (also used by AppRole for secret ids).
+    pub async fn hmac(&self, secret: &str) -> Result<String, ApiError> {
+        let key = self.mac_key().await?;
+        Ok(sigil_core::encoding::hex_encode(
+            &key.sign(secret.as_bytes()),
+        ))
+    }
+
+    async fn by_hash(&self, hash: &str) -> Result<Option<TokenEntry>, ApiError> {
+        self.view.get_json(&format!("id/{hash}")).await
+    }
+
+    /// The entry for `token`, or `None` if unknown or expired (an expired token is revoked).
+    pub async fn lookup(&self, token: &str, now: u64) -> Result<Option<Arc<TokenEntry>>, ApiError> {
+        if token.is_empty() || token.len() > 256 {
+            return Ok(None);
+        }
+        let hash = self.hmac(token).await?;
+        self.live(self.by_hash(&hash).await?, now).await
+    }
+
+    /// The entry with `accessor`, or `None` if unknown or expired.
+    pub async fn lookup_accessor(
+        &self,
+        accessor: &str,
+        now: u64,
+    ) -> Result<Option<Arc<TokenEntry>>, ApiError> {
+        if accessor.is_empty() || !accessor.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Ok(None);
+        }
+        let Some(hash) = self.view.get(&format!("accessor/{accessor}")).await? else {
+            return Ok(None);
+        };
+        let hash = String::from_utf8(hash).map_err(ApiError::internal)?;
+        self.live(self.by_hash(&hash).await?, now).await
+    }
+
+    async fn live(
+        &self,
+        entry: Option<TokenEntry>,
+        now: u64,
+    ) -> Result<Option<Arc<TokenEntry>>, ApiError> {
+        match entry {
+            Some(e) if e.expire_time != 0 && now >= e.expire_time => {
+                self.revoke_tree(&e.accessor).await?;
+                Ok(None)
+            }
+            Some(e) => Ok(Some(Arc::new(e))),
+            None => Ok(None),
+        }
+    }
+
+    /// Spends one use of a limited-use token. The use that brings it to 0 is allowed; the
+    /// token is revoked at once, so no later request can use it.
+    pub async fn use_once(&self, entry: &TokenEntry) -> Result<(), ApiError> {
+        if entry.num_uses == 0 {
+            return Ok(());
+        }
+        let _guard = self.lock.lock().await;
+        let Some(mut stored) = self.by_hash(&entry.hash).await? else {
+            return Err(ApiError::PermissionDenied);
+        };
+        if stored.num_uses == 0 {
+            return Ok(());
+        }
+        stored.num_uses -= 1;
+        if stored.num_uses == 0 {
+            let ops = self.tree_ops(&stored.accessor).await?;
+            return self.view.transaction(ops).await;
+        }
+        self.view
+            .put(&format!("id/{}", stored.hash), to_json(&stored)?)
+            .await
+    }
+
+    /// Creates a token under `parent` (`None`: an orphan issued by an auth method).
+    pub async fn create(
+        &self,
+        parent: Option<&TokenEntry>,
+        params: TokenParams,
+        now: u64,
+    ) -> Result<Auth, ApiError> {
+        let parent_root = parent.is_some_and(TokenEntry::is_root);
+        let mut policies = match (&params.policies, parent) {
+            (Some(p), _) => sanitize(p),
+            (None, Some(parent)) => sanitize(&parent.policies),
+            (None, None) => Vec::new(),
+        };
+        if let Some(parent) = parent.filter(|_| !parent_root) {
+            if policies.iter().any(|p| p == "root") {
+                return Err(ApiError::bad(
+                    "root tokens may not be created from a non-root token",
+                ));
+            }
+            if !policies
+                .iter()
+                .all(|p| p == "default" || parent.policies.contains(p))
+            {
+                return Err(ApiError::bad("child policies must be subset of parent"));
+            }
+            if params.period > 0 {
+                return Err(ApiError::bad(
+                    "root or sudo privileges required to create periodic token",
+                ));
+            }
+        }
+        // A parent revoked since the router looked it up (its last use was this request, or a
+        // concurrent revocation) would leave the child dangling outside the tree; in Vault
+        // such a child dies with its parent anyway, so refuse it.
+        if let Some(parent) = parent
+            && self
+                .view
+                .get(&format!("accessor/{}", parent.accessor))
+                .await?
+                .is_none()
+        {
+            return Err(ApiError::PermissionDenied);
+        }
+        if policies.iter().any(|p| p == "root") {
+            policies = vec!["root".into()];
+        } else if !params.no_default_policy && !policies.iter().any(|p| p == "default") {
+            policies.push("default".into());
+            policies.sort();
+        }
+        let requested = params.ttl.unwrap_or(0);
+        let root_only = policies == ["root"];
+        let ttl = if params.period > 0 {
+            cap(params.period, params.explicit_max_ttl)
+        } else if requested == 0 && root_only && params.explicit_max_ttl == 0 {
+            0
+        } else {
+            let base = if requested == 0 {
+                self.default_ttl
+            } else {
+                requested
+            };
+            let mut t = cap(base.min(self.max_ttl), params.explicit_max_ttl);
+            t = cap(t, params.max_ttl);
+            t
+        };
+        let orphan = parent.is_none() || params.no_parent;
+        let token = format!("hvs.{}", random_base62(24)?);
+        let accessor = random_base62(24)?;
+        let hash = self.hmac(&token).await?;
+        let display_name = if params.display_name.is_empty() {
+            "token".to_owned()
+        } else {
+            format!("token-{}", params.display_name)
+        };
+        let entry = TokenEntry {
+            accessor: accessor.clone(),
+            policies,
+            meta: params.meta,
+            display_name,
+            num_uses: params.num_uses,
+            creation_time: now,
+            creation_ttl: ttl,
+            explicit_max_ttl: params.explicit_max_ttl,
+            max_ttl: params.max_ttl,
+            period: params.period,
+            renewable: params.renewable.unwrap_or(true) && ttl > 0,
+            orphan,
+            path: params.path,
+            parent: if orphan {
+                String::new()
+            } else {
+                parent.map(|p| p.accessor.clone()).unwrap_or_default()
+            },
+            expire_time: if ttl == 0 { 0 } else { now.saturating_add(ttl) },
+            hash: hash.clone(),
+        };
+        let mut ops = vec![
+            ViewOp::Put(format!("id/{hash}"), to_json(&entry)?),
+            ViewOp::Put(format!("accessor/{accessor}"), hash.into_bytes()),
+        ];
+        if !entry.parent.is_empty() {
+            ops.push(ViewOp::Put(
+                format!("parent/{}/{accessor}", entry.parent),
+                Vec::new(),
+            ));
+        }
+        self.view.transaction(ops).await?;
+        Ok(entry.auth(token, now))
+    }
+
+    /// Creates a root token (no TTL, no parent) for `sys/init` and dev mode.
+    pub async fn create_root(&self, now: u64) -> Result<String, ApiError> {
+        let params = TokenParams {
+            policies: Some(vec!["root".into()]),
+            path: "auth/token/root".into(),
+            ..TokenParams::default()
+        };
+        Ok(self.create(None, params, now).await?.client_token)
+    }
+
+    /// Renews a token by `increment` seconds (0: its original TTL), within its caps.
+    pub async fn renew(
+        &self,
+        entry: &TokenEntry,
+        increment: u64,
+        now: u64,
+    ) -> Result<TokenEntry, ApiError> {
+        let _guard = self.lock.lock().await;
+        let Some(mut e) = self.by_hash(&entry.hash).await? else {
+            return Err(ApiError::bad("invalid token"));
+        };
+        if e.expire_time == 0 {
+            return Ok(e);
+        }
+        if !e.renewable {
+            return Err(ApiError::bad("lease is not renewable"));
+        }
+        let mut ttl = if e.period > 0 {
+            e.period
+        } else {
+            let want = if increment == 0 {
+                e.creation_ttl
+            } else {
+                increment
+            };
+            let max = cap(self.max_ttl, e.max_ttl);
+            let max_left = (e.creation_time.saturating_add(max)).saturating_sub(now);
+            want.min(max_left)
+        };
+        if e.explicit_max_ttl > 0 {
+            let left = (e.creation_time.saturating_add(e.explicit_max_ttl)).saturating_sub(now);
+            ttl = ttl.min(left);
+        }
+        e.expire_time = now.saturating_add(ttl);
+        self.view
+            .put(&format!("id/{}", e.hash), to_json(&e)?)
+            .await?;
+        Ok(e)
+    }
+
+    async fn tree_ops(&self, accessor: &str) -> Result<Vec<ViewOp>, ApiError> {
+        let mut ops = Vec::new();
+        let mut todo = vec![accessor.to_owned()];
+        while let Some(acc) = todo.pop() {
+            if let Some(hash) = self.view.get(&format!("accessor/{acc}")).await? {
+                let hash = String::from_utf8(hash).map_err(ApiError::internal)?;
+                if let Some(e) = self.by_hash(&hash).await?.filter(|e| !e.parent.is_empty()) {
+                    ops.push(ViewOp::Delete(format!("parent/{}/{acc}", e.parent)));
+                }
+                ops.push(ViewOp::Delete(format!("id/{hash}")));
+                ops.push(ViewOp::Delete(format!("accessor/{acc}")));
+            }
+            for child in self
+                .view
+                .list(&format!("parent/{acc}/"), Page::default())
+                .await?
+            {
+                ops.push(ViewOp::Delete(format!("parent/{acc}/{child}")));
+                todo.push(child);
+            }
+        }
+        Ok(ops)
+    }
+
+    /// Revokes the token with `accessor` and all its descendants, in one transaction.
+    pub async fn revoke_tree(&self, accessor: &str) -> Result<(), ApiError> {
+        let ops = self.tree_ops(accessor).await?;
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.view.transaction(ops).await
+    }
+
+    /// Revokes only the token with `accessor`; its children become orphans.
+    pub async fn revoke_orphan(&self, accessor: &str) -> Result<(), ApiError> {
+        let _guard = self.lock.lock().await;
+        let Some(hash) = self.view.get(&format!("accessor/{accessor}")).await? else {
+            return Ok(());
+        };
+        let hash = String::from_utf8(hash).map_err(ApiError::internal)?;
+        let mut ops = vec![
+            ViewOp::Delete(format!("id/{hash}")),
+            ViewOp::Delete(format!("accessor/{accessor}")),
+        ];
+        if let Some(e) = self.by_hash(&hash).await?.filter(|e| !e.parent.is_empty()) {
+            ops.push(ViewOp::Delete(format!("parent/{}/{accessor}", e.parent)));
+        }
+        let children = self
+            .view
+            .list(&format!("parent/{accessor}/"), Page::default())
+            .await?;
+        for child in children {
+            ops.push(ViewOp::Delete(format!("parent/{accessor}/{child}")));
+            if let Some(ch) = self.view.get(&format!("accessor/{child}")).await? {
+                let ch = String::from_utf8(ch).map_err(ApiError::internal)?;
+                if let Some(mut ce) = self.by_hash(&ch).await? {
+                    ce.parent.clear();
+                    ce.orphan = true;
+                    ops.push(ViewOp::Put(format!("id/{ch}"), to_json(&ce)?));
+                }
+            }
+        }
+        self.view.transaction(ops).await
+    }
+
+    /// Every accessor.
+    pub async fn accessors(&self) -> Result<Vec<String>, ApiError> {
+        self.view.list("accessor/", Page::default()).await
+    }
+}
+
+fn cap(ttl: u64, max: u64) -> u64 {
+    if max > 0 { ttl.min(max) } else { ttl }
 }
 
 #[cfg(test)]

@@ -27,7 +27,6 @@ use crate::api::{ApiError, Request, Response};
 use crate::audit::DeviceConfig;
 use crate::metrics::Metrics;
 use crate::seal::{InitRequest, KeyFile, SealState, SealType, UnsealStep};
-pub(crate) use crate::time::rfc3339;
 
 /// The version reported by `sys/seal-status` and `sys/health`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
