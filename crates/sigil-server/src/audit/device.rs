@@ -259,6 +259,9 @@ fn rfind_newline(file: &mut File, end: u64) -> io::Result<Option<u64>> {
     Ok(None)
 }
 
+/// Most records one write carries.
+const MAX_BATCH: usize = 64;
+
 /// One record for a device's writer: the record without `seq`/`prev`, and where to say
 /// whether it was written.
 #[derive(Debug)]
@@ -279,20 +282,42 @@ pub(crate) fn spawn_writer(
     std::thread::Builder::new()
         .name(format!("audit-{name}"))
         .spawn(move || {
-            while let Ok(job) = rx.recv() {
-                let line = chain.seal(job.record);
-                let ok = match sink.write_line(&line) {
-                    Ok(()) => {
-                        chain.commit(&line);
-                        true
+            while let Ok(first) = rx.recv() {
+                // Records queued meanwhile go out in the same write: under load one wakeup
+                // and one system call serve many requests.
+                let mut jobs = vec![first];
+                while jobs.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(job) => jobs.push(job),
+                        Err(_) => break,
                     }
+                }
+                let before = chain.clone();
+                let mut block = Vec::new();
+                let mut replies = Vec::with_capacity(jobs.len());
+                for job in jobs {
+                    let line = chain.seal(job.record);
+                    chain.commit(&line);
+                    if !block.is_empty() {
+                        block.push(b'\n');
+                    }
+                    block.extend_from_slice(&line);
+                    replies.push(job.reply);
+                }
+                // The sink writes the block and its final newline, or cuts the file back to
+                // where it was: the batch is recorded whole or not at all.
+                let ok = match sink.write_line(&block) {
+                    Ok(()) => true,
                     Err(e) => {
+                        chain = before;
                         tracing::warn!(seq = chain.seq() + 1, error = %e, "audit device write failed");
                         false
                     }
                 };
-                // The caller may have given up (timeout); the line is written all the same.
-                let _ = job.reply.send(ok);
+                // A caller may have given up (timeout); its line is written all the same.
+                for reply in replies {
+                    let _ = reply.send(ok);
+                }
             }
         })
         .map_err(|_| ApiError::internal("audit: cannot start the device's writer"))?;
