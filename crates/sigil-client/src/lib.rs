@@ -46,13 +46,21 @@ pub enum Error {
     },
 }
 
-/// A response with a 2xx status.
-#[derive(Debug, Clone, PartialEq)]
+/// A response with a 2xx status. `Debug` shows the status only: bodies carry secrets.
+#[derive(Clone, PartialEq)]
 pub struct Reply {
     /// HTTP status (200 or 204).
     pub status: u16,
     /// The JSON body (`Null` for 204).
     pub body: Value,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reply")
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Reply {

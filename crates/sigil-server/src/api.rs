@@ -53,8 +53,9 @@ impl fmt::Display for Operation {
     }
 }
 
-/// One API call, as handlers see it.
-#[derive(Debug, Clone)]
+/// One API call, as handlers see it. `Debug` shows the body's keys, never its values (a KV
+/// write carries secrets there).
+#[derive(Clone)]
 pub struct Request {
     /// A UUID, returned as `request_id` and recorded in the audit log.
     pub id: String,
@@ -109,7 +110,8 @@ impl Request {
 }
 
 /// The token information a login or token-create response carries (Vault's `auth` block).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+/// `Debug` redacts the token.
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Auth {
     /// The new token. Serialized for the client; the audit log HMACs it.
     pub client_token: String,
@@ -137,8 +139,8 @@ pub struct Auth {
     pub num_uses: u64,
 }
 
-/// What a handler returns on success.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// What a handler returns on success. `Debug` shows the data's keys, never its values.
+#[derive(Clone, Default, PartialEq)]
 pub struct Response {
     /// The `data` object; `None` renders as HTTP 204 No Content unless `auth` is set.
     pub data: Option<Map<String, Value>>,
@@ -180,6 +182,48 @@ impl Response {
     pub fn warn(mut self, w: impl Into<String>) -> Self {
         self.warnings.push(w.into());
         self
+    }
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("id", &self.id)
+            .field("operation", &self.operation)
+            .field("path", &self.path)
+            .field("data_keys", &self.data.keys().collect::<Vec<_>>())
+            .field("token", &self.token)
+            .field("caller", &self.caller.as_ref().map(|c| &c.accessor))
+            .field("remote_addr", &self.remote_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("client_token", &"[redacted]")
+            .field("accessor", &self.accessor)
+            .field("policies", &self.policies)
+            .field("lease_duration", &self.lease_duration)
+            .field("renewable", &self.renewable)
+            .field("orphan", &self.orphan)
+            .field("num_uses", &self.num_uses)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field(
+                "data_keys",
+                &self.data.as_ref().map(|d| d.keys().collect::<Vec<_>>()),
+            )
+            .field("auth", &self.auth)
+            .field("warnings", &self.warnings)
+            .field("lease_duration", &self.lease_duration)
+            .finish()
     }
 }
 
@@ -404,6 +448,25 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn debug_output_holds_no_secret_values() {
+        let mut req = Request::new(Operation::Update, "secret/data/app")
+            .with("data", json!({"password": "hunter2-value"}));
+        req.token = Some(SecretString::new("hvs.token-value".into()));
+        let resp = Response {
+            auth: Some(Auth {
+                client_token: "hvs.issued-value".into(),
+                ..Auth::default()
+            }),
+            ..Response::json(json!({"password": "hunter2-value"}))
+        };
+        let text = format!("{req:?} {resp:?}");
+        for secret in ["hunter2-value", "hvs.token-value", "hvs.issued-value"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(text.contains("password"), "keys stay visible: {text}");
+    }
 
     #[test]
     fn durations() {

@@ -118,19 +118,16 @@ pub async fn dev(opts: DevOptions, ready: impl FnOnce(&DevInfo)) -> Result<(), S
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let addr = format!("https://{local}");
     let created = core.active().is_none();
-    let token = if created {
-        let token = dev_init(&core).await?;
+    if created {
+        let token = zeroize::Zeroizing::new(dev_init(&core).await?);
         // The env file first: it holds the only copy of the root token.
         write_env(&env_file, &addr, &ca_file, &token)?;
         dev_mount_secret(&core, &token).await?;
-        token
     } else {
-        let token = read_env_token(&env_file)?;
+        let token = zeroize::Zeroizing::new(read_env_token(&env_file)?);
         // The address may have changed between runs.
         write_env(&env_file, &addr, &ca_file, &token)?;
-        token
-    };
-    drop(token);
+    }
     let tls = http::tls_config(&cert_file, &key_file)?;
     let (stop, stopped) = watch::channel(false);
     let server = tokio::spawn(http::serve(

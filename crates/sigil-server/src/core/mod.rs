@@ -403,16 +403,14 @@ impl Core {
     /// Seals the server (`sys/seal`, and on shutdown).
     pub async fn seal(&self) {
         let mut guard = self.seal.lock().await;
-        if let Some(SealState::Unsealed(u)) = guard.take() {
-            self.set_active(None);
-            *guard = Some(SealState::Sealed(u.seal()));
-        } else {
-            // Nothing to do; keep whatever state there was.
-            let state = SealState::load(&self.backend).await.ok();
-            if guard.is_none() {
-                *guard = state;
+        *guard = match guard.take() {
+            Some(SealState::Unsealed(u)) => {
+                self.set_active(None);
+                Some(SealState::Sealed(u.seal()))
             }
-        }
+            // Already sealed or uninitialized: nothing to do.
+            other => other,
+        };
     }
 
     pub(crate) fn config(&self) -> &CoreConfig {
