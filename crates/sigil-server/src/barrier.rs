@@ -21,7 +21,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
@@ -88,6 +88,10 @@ pub struct Barrier {
     backend: Arc<dyn Backend>,
     root: AeadKey,
     keyring: RwLock<Keyring>,
+    /// Encryptions under one term before [`Barrier::rotate_if_due`] rotates.
+    rotate_after: u64,
+    /// Set while an automatic rotation runs, so concurrent requests start only one.
+    rotating: AtomicBool,
 }
 
 impl fmt::Debug for Barrier {
@@ -120,6 +124,8 @@ impl Barrier {
                 active: 1,
                 terms: BTreeMap::from([(1, Arc::new(term))]),
             }),
+            rotate_after: AUTO_ROTATE_AFTER,
+            rotating: AtomicBool::new(false),
         };
         barrier.persist_keyring().await?;
         Ok(barrier)
@@ -165,6 +171,8 @@ impl Barrier {
                 active: stored.active,
                 terms,
             }),
+            rotate_after: AUTO_ROTATE_AFTER,
+            rotating: AtomicBool::new(false),
         })
     }
 
@@ -217,11 +225,16 @@ impl Barrier {
         })
     }
 
-    /// Whether the active term has been used enough that it should be rotated.
-    pub fn should_rotate(&self) -> bool {
-        self.active()
-            .map(|t| t.encryptions.load(Ordering::Relaxed) >= AUTO_ROTATE_AFTER)
-            .unwrap_or(false)
+    /// Rotates when the active term has been used [`AUTO_ROTATE_AFTER`] times (the server
+    /// calls this after each request; it is one atomic load when nothing is due).
+    pub async fn rotate_if_due(&self, now: u64) -> Result<(), ApiError> {
+        let due = self.active()?.encryptions.load(Ordering::Relaxed) >= self.rotate_after;
+        if !due || self.rotating.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let result = self.rotate(now).await;
+        self.rotating.store(false, Ordering::Release);
+        result.map(|_| ())
     }
 
     /// Encrypts `plain` for storage under `path`.
@@ -423,5 +436,23 @@ mod tests {
             Barrier::open(backend, &[8u8; 32]).await.is_err(),
             "wrong root key"
         );
+    }
+
+    #[tokio::test]
+    async fn rotates_by_itself_when_a_term_is_used_up() {
+        let (_, mut barrier, _) = fresh().await;
+        barrier.rotate_after = 3;
+        for i in 0..3 {
+            barrier.rotate_if_due(100).await.unwrap();
+            assert_eq!(barrier.key_status().unwrap().term, 1, "not due after {i}");
+            barrier
+                .transaction(vec![Op::Put(format!("k{i}"), b"v".to_vec())])
+                .await
+                .unwrap();
+        }
+        barrier.rotate_if_due(200).await.unwrap();
+        let status = barrier.key_status().unwrap();
+        assert_eq!((status.term, status.encryptions), (2, 0));
+        assert_eq!(barrier.get("k0").await.unwrap().unwrap(), b"v");
     }
 }

@@ -132,16 +132,17 @@ impl std::fmt::Debug for Mount {
     }
 }
 
-/// The live mounts of one kind, keyed by path (with trailing slash).
+/// The live mounts of one kind, keyed by path (with trailing slash). Mounts are shared
+/// (`Arc`): a request holds its mount without copying it, and a tune swaps in a new one.
 #[derive(Debug, Clone, Default)]
 pub struct Table {
-    mounts: BTreeMap<String, Mount>,
+    mounts: BTreeMap<String, Arc<Mount>>,
 }
 
 impl Table {
     /// The mount serving `path` (relative to `/v1/`, and for auth methods relative to
     /// `auth/`), with the path relative to the mount.
-    pub fn route<'p>(&self, path: &'p str) -> Option<(&Mount, &'p str)> {
+    pub fn route<'p>(&self, path: &'p str) -> Option<(&Arc<Mount>, &'p str)> {
         // Longest prefix: walk back over the path's slashes.
         let mut end = path.len();
         loop {
@@ -165,12 +166,12 @@ impl Table {
     }
 
     /// The mount at exactly `path` (with trailing slash).
-    pub fn get(&self, path: &str) -> Option<&Mount> {
+    pub fn get(&self, path: &str) -> Option<&Arc<Mount>> {
         self.mounts.get(path)
     }
 
     /// Every mount in path order.
-    pub fn iter(&self) -> impl Iterator<Item = &Mount> {
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Mount>> {
         self.mounts.values()
     }
 
@@ -202,13 +203,13 @@ impl Table {
         Ok(())
     }
 
-    /// Adds a mount.
-    pub fn insert(&mut self, mount: Mount) {
+    /// Adds (or replaces) a mount.
+    pub fn insert(&mut self, mount: Arc<Mount>) {
         self.mounts.insert(mount.entry.path.clone(), mount);
     }
 
     /// Removes a mount.
-    pub fn remove(&mut self, path: &str) -> Option<Mount> {
+    pub fn remove(&mut self, path: &str) -> Option<Arc<Mount>> {
         self.mounts.remove(path)
     }
 }
@@ -282,11 +283,11 @@ mod tests {
     fn table(paths: &[&str]) -> Table {
         let mut t = Table::default();
         for p in paths {
-            t.insert(Mount {
+            t.insert(Arc::new(Mount {
                 entry: MountEntry::new(p, "kv"),
                 engine: Arc::new(Nothing),
                 view: PlainStore::view(),
-            });
+            }));
         }
         t
     }

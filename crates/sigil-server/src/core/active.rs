@@ -42,7 +42,7 @@ pub(super) struct AuditEntry {
 enum Target {
     Sys(String),
     Mount {
-        mount: Box<Mount>,
+        mount: Arc<Mount>,
         rel: String,
         auth: bool,
     },
@@ -89,7 +89,7 @@ impl Active {
             .await?
             .unwrap_or_default()
         {
-            secret.insert(build_mount(&root, entry, false, &tokens)?);
+            secret.insert(Arc::new(build_mount(&root, entry, false, &tokens)?));
         }
         let mut auth_entries = root
             .get_json::<Vec<MountEntry>>(AUTH_TABLE)
@@ -103,7 +103,7 @@ impl Active {
         }
         let mut auth = Table::default();
         for entry in auth_entries {
-            auth.insert(build_mount(&root, entry, true, &tokens)?);
+            auth.insert(Arc::new(build_mount(&root, entry, true, &tokens)?));
         }
 
         let audit = AuditBroker::new(config.audit_timeout, crate::audit::DEFAULT_QUEUE);
@@ -165,7 +165,7 @@ impl Active {
         };
         match table.route(rest) {
             Some((mount, rel)) => Target::Mount {
-                mount: Box::new(mount.clone()),
+                mount: Arc::clone(mount),
                 rel: rel.to_owned(),
                 auth,
             },
@@ -244,6 +244,9 @@ impl Active {
         };
         self.audit_response(core, &audit_auth, &req, &mount, outcome.as_ref())
             .await?;
+        if let Err(e) = self.barrier.rotate_if_due(req.now_unix()).await {
+            tracing::warn!(error = %e, "automatic keyring rotation failed; will retry");
+        }
         outcome
     }
 

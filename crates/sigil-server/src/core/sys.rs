@@ -2,6 +2,7 @@
 //! capabilities, policies, audit devices, keyring rotation, sealing and metrics.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
@@ -179,7 +180,7 @@ impl Active {
             .check_new(path, !auth)?;
         lock.write()
             .map_err(|_| ApiError::internal("lock poisoned"))?
-            .insert(mount);
+            .insert(Arc::new(mount));
         if let Err(e) = self.persist_table(auth).await {
             if let Ok(mut t) = lock.write() {
                 t.remove(path);
@@ -246,7 +247,7 @@ impl Active {
                 .write()
                 .map_err(|_| ApiError::internal("lock poisoned"))?;
             let old = t.remove(path);
-            t.insert(mount);
+            t.insert(Arc::new(mount));
             old
         };
         if let Err(e) = self.persist_table(auth).await {
