@@ -154,3 +154,156 @@ pub(crate) fn read_env(path: &Path) -> BTreeMap<String, String> {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
 }
+
+/// How long an OpenBao dev server gets to answer its health check.
+const BAO_START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A real OpenBao dev server (`$SIGIL_TEST_BAO server -dev`) on a free local port, in its own
+/// temporary directory, killed on drop. Scripts run against it prove that they encode what
+/// OpenBao does, before they judge Sigil.
+pub(crate) struct OpenBao {
+    child: Child,
+    dir: tempfile::TempDir,
+    pub(crate) addr: String,
+    pub(crate) token: String,
+}
+
+impl OpenBao {
+    /// Starts a dev server with root token `root` and waits (bounded) until
+    /// `GET /v1/sys/health` answers 200.
+    pub(crate) fn start() -> Self {
+        let bin = bao_bin();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port_pair();
+        let log = std::fs::File::create(dir.path().join("bao.log")).expect("bao log");
+        let child = Command::new(bin)
+            .args([
+                "server",
+                "-dev",
+                "-dev-root-token-id=root",
+                &format!("-dev-listen-address=127.0.0.1:{port}"),
+            ])
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("bao log"))
+            .stderr(log)
+            .spawn()
+            .expect("start bao server -dev");
+        let mut bao = Self {
+            child,
+            dir,
+            addr: format!("http://127.0.0.1:{port}"),
+            token: "root".to_owned(),
+        };
+        bao.wait_healthy(port);
+        bao
+    }
+
+    fn wait_healthy(&mut self, port: u16) {
+        let deadline = std::time::Instant::now() + BAO_START_TIMEOUT;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("bao server -dev exited ({status}):\n{}", self.log());
+            }
+            if health_is_200(port) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "bao server -dev did not answer within {BAO_START_TIMEOUT:?}:\n{}",
+            self.log()
+        );
+    }
+
+    /// What the server printed (for failure messages).
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("bao.log")).unwrap_or_default()
+    }
+
+    /// The environment the Python scripts read, naming this server as the one under test.
+    pub(crate) fn env(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("SIGIL_ADDR".to_owned(), self.addr.clone()),
+            ("SIGIL_TOKEN".to_owned(), self.token.clone()),
+            ("SIGIL_CACERT".to_owned(), String::new()),
+        ])
+    }
+
+    /// The environment naming this server as the peer of a two-server script.
+    pub(crate) fn peer_env(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("PEER_ADDR".to_owned(), self.addr.clone()),
+            ("PEER_TOKEN".to_owned(), self.token.clone()),
+            ("PEER_CACERT".to_owned(), String::new()),
+        ])
+    }
+
+    /// Runs a Python test script (from tests/server/py) against this server; `extra_env` is
+    /// added to (and overrides) `env()`.
+    pub(crate) fn python(&self, script: &str, extra_env: &BTreeMap<String, String>) -> Run {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/server/py")
+            .join(script);
+        let mut cmd = support::python();
+        cmd.arg(path).envs(self.env()).envs(extra_env);
+        support::run(&mut cmd)
+    }
+
+    /// Runs the `bao` CLI against this server.
+    pub(crate) fn bao(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new(bao_bin());
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("BAO_ADDR", &self.addr)
+            .env("BAO_TOKEN", &self.token);
+        support::run(&mut cmd)
+    }
+}
+
+impl Drop for OpenBao {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn bao_bin() -> String {
+    std::env::var("SIGIL_TEST_BAO")
+        .expect("SIGIL_TEST_BAO is not set: run scripts/test.sh, which installs the bao CLI")
+}
+
+/// A free local port whose successor is free too: a dev server also listens for cluster
+/// traffic on the next port.
+fn free_port_pair() -> u16 {
+    for _ in 0..50 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("local addr").port();
+        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no two adjacent free ports on 127.0.0.1");
+}
+
+/// One plain-HTTP `GET /v1/sys/health`; true when it answers 200.
+fn health_is_200(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+    let request = "GET /v1/sys/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && &head == b"HTTP/1.1 200"
+}

@@ -13,3 +13,4 @@ mod cli;
 mod hvac;
 mod lifecycle;
 mod seal;
+mod transit;
