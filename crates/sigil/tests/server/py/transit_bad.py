@@ -54,7 +54,7 @@ def errors_of(out):
     return "\n".join(out["errors"])
 
 
-KEYS = ["aes", "ed", "ec", "rsa", "mac", "rot", "der"]
+KEYS = ["aes", "ed", "ec", "rsa", "mac", "rot", "der", "ed-der", "edx", "trimk"]
 
 
 def snapshot():
@@ -70,8 +70,15 @@ ok("POST", f"{MOUNT}/keys/rsa", {"type": "rsa-2048"})
 ok("POST", f"{MOUNT}/keys/mac", {"type": "hmac", "key_size": 32})
 ok("POST", f"{MOUNT}/keys/rot", {"type": "aes256-gcm96"})
 ok("POST", f"{MOUNT}/keys/der", {"type": "aes256-gcm96", "derived": True})
+ok("POST", f"{MOUNT}/keys/ed-der", {"type": "ed25519", "derived": True})
+ok("POST", f"{MOUNT}/keys/edx", {"type": "ed25519", "exportable": True})
+ok("POST", f"{MOUNT}/keys/trimk", {"type": "aes256-gcm96"})
+ok("POST", f"{MOUNT}/keys/trimk/rotate")
+ok("POST", f"{MOUNT}/keys/trimk/config", {"min_decryption_version": 2, "min_encryption_version": 2})
 plain = b64(b"hello transit")
 ct = ok("POST", f"{MOUNT}/encrypt/aes", {"plaintext": plain})["data"]["ciphertext"]
+der_ct = ok("POST", f"{MOUNT}/encrypt/der", {"plaintext": plain, "context": b64(b"c")})
+der_ct = der_ct["data"]["ciphertext"]
 body = ct[len("vault:v1:") :]
 raw = bytearray(base64.b64decode(body))
 raw[len(raw) // 2] ^= 0x01
@@ -129,6 +136,10 @@ CASES = [
      {"ciphertext": ct, "associated_data": b64(b"other")}, 400,
      "message authentication failed"),
     ("no ciphertext", "POST", f"{T}/decrypt/aes", {}, 400, "missing ciphertext to decrypt"),
+    ("derived decrypt without context", "POST", f"{T}/decrypt/der", {"ciphertext": der_ct},
+     400, "missing 'context' for key derivation"),
+    ("derived decrypt with another context", "POST", f"{T}/decrypt/der",
+     {"ciphertext": der_ct, "context": b64(b"d")}, 400, "message authentication failed"),
     ("rewrap without prefix", "POST", f"{T}/rewrap/aes", {"ciphertext": "nope"}, 400,
      "invalid ciphertext: no prefix"),
     # Unknown keys.
@@ -179,6 +190,13 @@ CASES = [
      500, "unsupported rsa signature algorithm foo"),
     ("hmac input not base64", "POST", f"{T}/hmac/aes", {"input": "!!"}, 400,
      "unable to decode input as base64: illegal base64 data at input byte 0"),
+    ("hmac version above latest", "POST", f"{T}/hmac/aes", {"input": plain, "key_version": 5},
+     400, "key version does not exist; latest key version is 1"),
+    ("verify with neither signature nor hmac", "POST", f"{T}/verify/ed", {"input": plain}, 400,
+     "neither a 'signature' nor an 'hmac' were given to verify"),
+    # OpenBao answers 500: the derivation error is wrapped, not marked as the caller's.
+    ("derived ed25519 without context", "POST", f"{T}/sign/ed-der", {"input": plain}, 500,
+     "error deriving key: missing 'context' for key derivation"),
     ("hmac without prefix", "POST", f"{T}/verify/aes", {"input": plain, "hmac": "AAAA"}, 400,
      "invalid HMAC to verify: no prefix"),
     # Key management.
@@ -188,6 +206,10 @@ CASES = [
      400, "convergent encryption requires derivation to be enabled"),
     ("hmac key without size", "POST", f"{T}/keys/mac2", {"type": "hmac"}, 500,
      "invalid key size for HMAC key, must be between 32 and 512 bytes"),
+    ("hmac key too small", "POST", f"{T}/keys/mac3", {"type": "hmac", "key_size": 16}, 400,
+     "invalid key_size 16"),
+    ("hmac key too large", "POST", f"{T}/keys/mac3", {"type": "hmac", "key_size": 1024}, 400,
+     "invalid key_size 1024"),
     ("delete not allowed", "DELETE", f"{T}/keys/aes", None, 400,
      "error deleting policy aes: deletion is not allowed for this key"),
     ("min_decryption_version above latest", "POST", f"{T}/keys/aes/config",
@@ -199,10 +221,25 @@ CASES = [
     ("trim with min_encryption_version 0", "POST", f"{T}/keys/aes/trim",
      {"min_available_version": 1}, 400,
      "minimum available version cannot be set when minimum encryption version is not set"),
+    ("min_encryption_version below min_decryption_version", "POST", f"{T}/keys/trimk/config",
+     {"min_encryption_version": 1}, 400,
+     "min encryption version of 1 must be greater than or equal to min decryption version of 2"),
+    ("trim to zero", "POST", f"{T}/keys/trimk/trim", {"min_available_version": 0}, 400,
+     "minimum available version should be positive"),
+    # "minmum" is OpenBao's spelling.
+    ("trim beyond min_encryption_version", "POST", f"{T}/keys/trimk/trim",
+     {"min_available_version": 3}, 400,
+     "minimum available version cannot be greater than minmum encryption version"),
+    ("trim without a version", "POST", f"{T}/keys/trimk/trim", {}, 400,
+     "missing min_available_version"),
     ("export not exportable", "GET", f"{T}/export/encryption-key/aes", None, 400,
      "private key material is not exportable"),
     ("export bad type", "GET", f"{T}/export/bogus-key/aes", None, 400,
      "invalid export type: bogus-key"),
+    ("export encryption key of a signing key", "GET", f"{T}/export/encryption-key/edx", None,
+     400, "encryption not supported for the key"),
+    ("export public key of a symmetric key", "GET", f"{T}/export/public-key/aes", None, 500,
+     "unknown key type aes256-gcm96 for export type public-key"),
     # Backup and restore refusals are 500 in OpenBao.
     ("backup not exportable", "GET", f"{T}/backup/aes", None, 500,
      "exporting is disallowed on the policy"),
@@ -223,6 +260,10 @@ CASES = [
      "unable to decode input as base64: illegal base64 data at input byte 0"),
     ("random zero bytes", "POST", f"{T}/random", {"bytes": 0}, 400,
      "'bytes' cannot be less than 1"),
+    ("random too many bytes", "POST", f"{T}/random/200000", {}, 400,
+     "'bytes' should be less than 131072"),
+    ("random unknown source", "POST", f"{T}/random/bogus/8", {}, 400,
+     'unsupported entropy source "bogus"; must be "platform" or "seal", or "all"'),
     ("random unknown format", "POST", f"{T}/random", {"format": "bin"}, 400,
      'unsupported encoding format "bin"; must be "hex" or "base64"'),
     # Batches.

@@ -13,6 +13,7 @@ failing check's message on the first failure; prints OK at the end."""
 
 import base64
 import hashlib
+import hmac as stdlib_hmac
 import os
 
 import hvac
@@ -138,6 +139,9 @@ for t in ALL_TYPES:
     elif t in SIGNING:
         v1 = k["keys"]["1"]
         assert v1["public_key"] and v1["creation_time"], k
+        # The version's own name is the curve or algorithm; no certificate chain yet.
+        curve = {"ecdsa-p256": "P-256", "ecdsa-p384": "P-384"}.get(t, t)
+        assert v1["name"] == curve and v1["certificate_chain"] == "", v1
         if t == "ed25519":
             assert len(unb64(v1["public_key"])) == 32, v1
         else:
@@ -232,7 +236,9 @@ rw2 = transit.rewrap_data("rot", ciphertext=ct1, key_version=2, mount_point=MOUN
 assert rw2["ciphertext"].startswith("vault:v2:"), rw2
 raises(exc.InvalidRequest, encrypt, "rot", b"x", key_version=4)
 transit.update_key_configuration("rot", min_decryption_version=2, mount_point=MOUNT)
-assert read("rot")["min_decryption_version"] == 2
+k = read("rot")
+# The read lists only the versions that may still decrypt.
+assert k["min_decryption_version"] == 2 and sorted(k["keys"]) == ["2", "3"], k
 e = raises(exc.InvalidRequest, decrypt, "rot", ct1)
 assert "ciphertext or signature version is disallowed by policy (too old)" in str(e), e
 assert decrypt("rot", ct2) == b"two"
@@ -264,6 +270,36 @@ raises(
 # Trim beyond min_decryption_version is refused.
 raises(exc.InvalidRequest, transit.trim_key, "rot", min_version=3, mount_point=MOUNT)
 assert decrypt("rot", ct2) == b"two"
+
+section("auto rotation period")
+transit.update_key_configuration("rot", auto_rotate_period="1h", mount_point=MOUNT)
+assert read("rot")["auto_rotate_period"] == 3600
+e = raises(
+    exc.InvalidRequest,
+    transit.update_key_configuration,
+    "rot",
+    auto_rotate_period="10m",
+    mount_point=MOUNT,
+)
+assert "auto rotate period must be 0 to disable or at least an hour" in str(e), e
+transit.update_key_configuration("rot", auto_rotate_period="0", mount_point=MOUNT)
+assert read("rot")["auto_rotate_period"] == 0
+
+section("upsert on encrypt")
+# Encrypting to a missing key creates it (the caller may create): aes256-gcm96 by default,
+# derived when a context is given, or the requested type.
+out = encrypt("upserted", message)
+assert out["key_version"] == 1 and read("upserted")["type"] == "aes256-gcm96"
+encrypt("upserted-derived", message, context=ctx_a)
+assert read("upserted-derived")["derived"] is True
+encrypt("upserted-chacha", message, type="chacha20-poly1305")
+assert read("upserted-chacha")["type"] == "chacha20-poly1305"
+assert get("config/keys")["data"] == {"disable_upsert": False}
+post("config/keys", {"disable_upsert": True})
+assert get("config/keys")["data"] == {"disable_upsert": True}
+e = raises(exc.InvalidRequest, encrypt, "not-upserted", message)
+assert "encryption key not found" in str(e), e
+post("config/keys", {"disable_upsert": False})
 
 section("delete")
 e = raises(exc.InvalidRequest, transit.delete_key, "rot", mount_point=MOUNT)
@@ -397,6 +433,46 @@ assert verify("sig-rot", old) and verify("sig-rot", new["signature"])
 assert sign("sig-rot", key_version=1)["signature"].startswith("vault:v1:")
 assert sorted(read("sig-rot")["keys"]) == ["1", "2"]
 
+
+def der_int(n):
+    body = n.to_bytes((n.bit_length() + 8) // 8, "big")
+    return bytes([0x02, len(body)]) + body
+
+
+def jws_to_der(raw):
+    """r || s to an ASN.1 DER SEQUENCE of two INTEGERs (short or one-byte long length)."""
+    half = len(raw) // 2
+    body = der_int(int.from_bytes(raw[:half], "big")) + der_int(int.from_bytes(raw[half:], "big"))
+    length = bytes([len(body)]) if len(body) < 0x80 else bytes([0x81, len(body)])
+    return b"\x30" + length + body
+
+
+# A JWS signature is the same (r, s) as its DER form: re-encoded, it verifies as asn1.
+for t in ECDSA:
+    s = sign(f"k-{t}", marshaling_algorithm="jws")["signature"]
+    raw = base64.urlsafe_b64decode(s[9:] + "=" * (-len(s[9:]) % 4))
+    der = "vault:v1:" + b64(jws_to_der(raw))
+    assert verify(f"k-{t}", der, marshaling_algorithm="asn1"), t
+# The hash algorithm may be the last path segment of sign and verify.
+s = post("sign/k-rsa-2048/sha2-512", {"input": data})["data"]["signature"]
+assert post("verify/k-rsa-2048/sha2-512", {"input": data, "signature": s})["data"]["valid"]
+assert not verify("k-rsa-2048", s), "a sha2-512 signature verified as sha2-256"
+# PSS salt lengths.
+for salt in ("auto", "hash", "20"):
+    s = sign("k-rsa-2048", salt_length=salt)["signature"]
+    assert verify("k-rsa-2048", s, salt_length=salt), salt
+# Ed25519 signs the message itself: hash_algorithm and prehashed change nothing.
+plain_sig = sign("k-ed25519")["signature"]
+assert sign("k-ed25519", hash_algorithm="sha2-512")["signature"] == plain_sig
+assert sign("k-ed25519", prehashed=True)["signature"] == plain_sig
+# A derived ed25519 key signs per context and returns the derived public key.
+create("ed-derived", "ed25519", derived=True)
+d1 = sign("ed-derived", context=ctx_a)
+d2 = sign("ed-derived", context=ctx_b)
+assert d1["public_key"] != d2["public_key"] and len(unb64(d1["public_key"])) == 32, (d1, d2)
+assert verify("ed-derived", d1["signature"], context=ctx_a)
+assert not verify("ed-derived", d1["signature"], context=ctx_b)
+
 section("hmac")
 msg = b64(b"mac me")
 for name in ("k-hmac", "k-aes256-gcm96", "k-ed25519"):
@@ -424,6 +500,16 @@ for name in ("k-hmac", "k-aes256-gcm96", "k-ed25519"):
 create("hmac-64", "hmac", key_size=64)
 assert read("hmac-64")["key_size"] == 64
 assert transit.generate_hmac("hmac-64", hash_input=msg, mount_point=MOUNT)["data"]["hmac"]
+
+# The HMAC is plain HMAC over the input with the version's HMAC key.
+create("mac-check", "hmac", exportable=True)
+mac_key = unb64(transit.export_key("mac-check", "hmac-key", mount_point=MOUNT)["data"]["keys"]["1"])
+got = transit.generate_hmac("mac-check", hash_input=msg, mount_point=MOUNT)["data"]["hmac"]
+want = stdlib_hmac.new(mac_key, b"mac me", hashlib.sha256).digest()
+assert got == "vault:v1:" + b64(want), (got, b64(want))
+got = transit.generate_hmac("mac-check", hash_input=msg, algorithm="sha2-384", mount_point=MOUNT)
+want = stdlib_hmac.new(mac_key, b"mac me", hashlib.sha384).digest()
+assert got["data"]["hmac"] == "vault:v1:" + b64(want), got
 
 section("hash")
 for alg, fn in (
