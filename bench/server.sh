@@ -6,6 +6,7 @@
 #
 #   bench/server.sh HARNESS_DIR [load.py options...]
 #   bench/server.sh ../shared/bench --scenarios kv_read,kv_write --concurrency 1,16 --runs 3
+#   BENCH_HELLO=1 bench/server.sh ../shared/bench --scenarios encrypt,decrypt,sign_ed25519,sign_p256
 #
 # HARNESS_DIR holds load.py and openbao.sh. Everything binds to 127.0.0.1 only; both servers
 # are stopped by their recorded PIDs when the script exits. Prints the harness's tables,
@@ -34,6 +35,16 @@ grep -q "address:" "$run/sigil.out" || { cat "$run/sigil.out"; exit 1; }
 # shellcheck disable=SC1091
 . "$run/sigil/env"
 
+# The transit keys the harness's scenarios use (openbao.sh makes the same ones in OpenBao).
+sigil_api() {
+  curl -sf --cacert "$SIGIL_CACERT" -H "X-Vault-Token: $SIGIL_TOKEN" -X POST \
+    "$SIGIL_ADDR/v1/$1" -d "$2" >/dev/null
+}
+sigil_api sys/mounts/transit '{"type":"transit"}'
+sigil_api transit/keys/aes '{"type":"aes256-gcm96"}'
+sigil_api transit/keys/ed '{"type":"ed25519"}'
+sigil_api transit/keys/p256 '{"type":"ecdsa-p256"}'
+
 "$harness/openbao.sh" start >/dev/null
 eval "$("$harness/openbao.sh" env)"
 
@@ -42,4 +53,10 @@ SSL_CERT_FILE="$SIGIL_CACERT" python3 "$harness/load.py" \
   --target "openbao=$BAO_ADDR,token=$BAO_TOKEN,pid=$BAO_PID" \
   --target "sigil=$SIGIL_ADDR,token=$SIGIL_TOKEN,pid=$sigil_pid" \
   "$@"
+# BENCH_HELLO=1: the HTTP hello ceiling (limits.sh http) in the same run, for the
+# "share of the ceiling" figures.
+if [ "${BENCH_HELLO:-0}" = 1 ]; then
+  "$harness/openbao.sh" stop >/dev/null 2>&1 || true
+  "$harness/limits.sh" http
+fi
 echo "sigil audit log: $(wc -l <"$run/sigil/audit.log") records in $run/sigil/audit.log"

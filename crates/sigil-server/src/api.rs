@@ -150,6 +150,10 @@ pub struct Response {
     pub warnings: Vec<String>,
     /// A lease duration hint in seconds (KV v1 returns the mount TTL here).
     pub lease_duration: u64,
+    /// An HTTP status other than 200 for a response that still carries data (Vault's
+    /// `RespondWithStatusCode`: a transit batch with failed items answers 400 with every
+    /// item's result).
+    pub status: Option<u16>,
 }
 
 impl Response {
@@ -176,6 +180,12 @@ impl Response {
                 Self::data(m)
             }
         }
+    }
+
+    /// Answers with `status` instead of 200, keeping the body.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
     }
 
     /// Adds a warning.
@@ -223,6 +233,7 @@ impl fmt::Debug for Response {
             .field("auth", &self.auth)
             .field("warnings", &self.warnings)
             .field("lease_duration", &self.lease_duration)
+            .field("status", &self.status)
             .finish()
     }
 }

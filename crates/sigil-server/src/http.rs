@@ -377,7 +377,7 @@ fn success_response(resp: &Response, request_id: &str, sys: bool) -> HttpRespons
     );
     body.insert("mount_type".into(), json!(""));
     build(
-        200,
+        resp.status.unwrap_or(200),
         Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
         "application/json",
     )

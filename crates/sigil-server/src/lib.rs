@@ -27,4 +27,5 @@ pub mod policy;
 pub mod seal;
 pub mod server;
 pub mod time;
+pub mod transit;
 pub mod view;

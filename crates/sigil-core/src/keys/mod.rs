@@ -268,6 +268,29 @@ impl FromStr for SignatureScheme {
     }
 }
 
+/// How [`PrivateKey::sign_prehashed`] and [`PublicKey::verify_prehashed`] turn a digest the
+/// caller computed into a signature: Vault transit's `signature_algorithm` and salt choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Prehashed {
+    /// ECDSA, with an ASN.1 DER signature (`fixed: false`) or fixed-length r‖s.
+    ///
+    /// As FIPS 186-5 §6.4.1 says, only the leftmost bits of the digest that fit the curve
+    /// order count: a longer digest is cut to the curve size, a shorter one is taken as the
+    /// integer it encodes. Any hash therefore pairs with any curve, as in Vault.
+    Ecdsa {
+        /// r‖s instead of DER.
+        fixed: bool,
+    },
+    /// RSASSA-PKCS1-v1_5 (the digest is wrapped in its hash's `DigestInfo`).
+    RsaPkcs1,
+    /// RSASSA-PSS with MGF1 over the same hash.
+    RsaPss {
+        /// A salt as long as the modulus allows (what Go and Vault use by default) instead
+        /// of one as long as the hash.
+        max_salt: bool,
+    },
+}
+
 /// Refuse absurd inputs before any parser sees them.
 const MAX_KEY_INPUT: usize = 64 * 1024;
 

@@ -19,9 +19,10 @@ use zeroize::Zeroizing;
 use super::der::{self as containers, Algorithm};
 use super::jwk::{self, Jwk};
 use super::public::PublicKey;
-use super::{KeyType, SignatureScheme, check_input_size};
+use super::{KeyType, Prehashed, SignatureScheme, check_input_size};
 use crate::encoding::Pem;
 use crate::error::{Error, Result};
+use crate::hash::HashAlgorithm;
 use crate::secret::{SecretBytes, SecretString};
 
 /// A private key of any [`KeyType`].
@@ -308,6 +309,30 @@ impl PrivateKey {
         )?))
     }
 
+    /// The key in its algorithm's own container, as Go's `x509` writes it and Vault exports
+    /// it: `EC PRIVATE KEY` (RFC 5915, with the curve and public key) or `RSA PRIVATE KEY`
+    /// (PKCS#1). Ed25519 and X25519 keys have no such container.
+    pub fn to_traditional_pem(&self) -> Result<SecretString> {
+        let (label, der) = match &self.inner {
+            Inner::Ecdsa { asn1, .. } => {
+                let der: aws_lc_rs::encoding::EcPrivateKeyRfc5915Der<'_> =
+                    asn1.private_key().as_der()?;
+                ("EC PRIVATE KEY", SecretBytes::copy_from(der.as_ref()))
+            }
+            Inner::Rsa { pkcs8, .. } => {
+                let info = containers::parse_pkcs8(pkcs8.expose_secret())?;
+                ("RSA PRIVATE KEY", SecretBytes::copy_from(info.private_key))
+            }
+            Inner::Ed25519(_) | Inner::X25519(_) => {
+                return Err(Error::unsupported(format!(
+                    "{} keys have no traditional container; use PKCS#8",
+                    self.key_type()
+                )));
+            }
+        };
+        Ok(SecretString::new(Pem::encode(label, der.expose_secret())?))
+    }
+
     /// A private JWK with `kid` = the RFC 7638 thumbprint.
     pub fn to_jwk(&self) -> Result<SecretString> {
         let members = self.public.jwk_members()?;
@@ -378,6 +403,44 @@ impl PrivateKey {
                 "Ed25519 signs the message itself and cannot sign a precomputed digest",
             )),
         }
+    }
+
+    /// Signs a digest the caller computed with `hash`, padded as `how` says (Vault transit's
+    /// `sign` with `hash_algorithm`, `prehashed`, `signature_algorithm` and salt options).
+    /// ECDSA takes a digest of any hash (see [`Prehashed::Ecdsa`]); RSA takes SHA-256, -384
+    /// or -512 digests of exactly that length. Ed25519 signs messages, not digests.
+    pub fn sign_prehashed(
+        &self,
+        digest: &[u8],
+        hash: HashAlgorithm,
+        how: Prehashed,
+    ) -> Result<Vec<u8>> {
+        match (&self.inner, how) {
+            (Inner::Ecdsa { asn1, fixed }, Prehashed::Ecdsa { fixed: want_fixed }) => {
+                let d = ecdsa_field_digest(self.key_type(), digest)?;
+                let pair = if want_fixed { fixed } else { asn1 };
+                Ok(pair.sign_digest(&d)?.as_ref().to_vec())
+            }
+            (Inner::Rsa { pair, .. }, Prehashed::RsaPkcs1 | Prehashed::RsaPss { .. }) => {
+                let (encoding, _) = rsa_prehashed(hash, how)?;
+                let d = rsa_digest(digest, hash)?;
+                let mut sig = vec![0; pair.public_modulus_len()];
+                pair.sign_digest(encoding, &d, &mut sig)?;
+                Ok(sig)
+            }
+            _ => Err(Error::unsupported(format!(
+                "a {} key cannot make {how:?} signatures",
+                self.key_type()
+            ))),
+        }
+    }
+
+    /// An Ed25519 key from its 32-byte RFC 8032 seed.
+    pub fn from_ed25519_seed(seed: &[u8]) -> Result<Self> {
+        if seed.len() != 32 {
+            return Err(Error::malformed("Ed25519 seed", "must be 32 bytes"));
+        }
+        Self::ed25519(Ed25519KeyPair::from_seed_unchecked(seed).map_err(rejected("Ed25519 seed"))?)
     }
 
     /// Decrypts RSA-OAEP (SHA-256, MGF1-SHA-256, empty label).
@@ -464,6 +527,110 @@ fn rsa_encoding(scheme: SignatureScheme) -> Result<&'static signature::RsaSignat
     })
 }
 
+/// The digest ECDSA on `kind`'s curve actually signs: the leftmost curve-size bytes of a
+/// longer digest, or a shorter digest's integer value left-padded with zeros (both curves'
+/// orders are a whole number of bytes long, so this is exactly FIPS 186-5's bit rule).
+/// aws-lc only signs digests labelled with the curve's own hash, hence the label.
+pub(super) fn ecdsa_field_digest(kind: KeyType, digest: &[u8]) -> Result<digest::Digest> {
+    let (len, alg) = match kind {
+        KeyType::EcdsaP256 => (32, &digest::SHA256),
+        KeyType::EcdsaP384 => (48, &digest::SHA384),
+        other => return Err(Error::unsupported(format!("{other} is not an ECDSA key"))),
+    };
+    let mut field = [0u8; 48];
+    let field = &mut field[..len];
+    if digest.len() >= len {
+        field.copy_from_slice(&digest[..len]);
+    } else {
+        field[len - digest.len()..].copy_from_slice(digest);
+    }
+    digest::Digest::import_less_safe(field, alg).map_err(|_| Error::Internal("digest import"))
+}
+
+static RSA_PSS_SHA256_MAX_SALT: signature::RsaSignatureEncoding =
+    signature::RSA_PSS_SHA256.with_pss_salt_length(signature::RsaPssSaltLength::Max);
+static RSA_PSS_SHA384_MAX_SALT: signature::RsaSignatureEncoding =
+    signature::RSA_PSS_SHA384.with_pss_salt_length(signature::RsaPssSaltLength::Max);
+static RSA_PSS_SHA512_MAX_SALT: signature::RsaSignatureEncoding =
+    signature::RSA_PSS_SHA512.with_pss_salt_length(signature::RsaPssSaltLength::Max);
+static RSA_PSS_VERIFY_SHA256_MAX_SALT: signature::RsaParameters =
+    signature::RSA_PSS_2048_8192_SHA256.with_pss_salt_length(signature::RsaPssSaltLength::Max);
+static RSA_PSS_VERIFY_SHA384_MAX_SALT: signature::RsaParameters =
+    signature::RSA_PSS_2048_8192_SHA384.with_pss_salt_length(signature::RsaPssSaltLength::Max);
+static RSA_PSS_VERIFY_SHA512_MAX_SALT: signature::RsaParameters =
+    signature::RSA_PSS_2048_8192_SHA512.with_pss_salt_length(signature::RsaPssSaltLength::Max);
+
+/// The aws-lc signing encoding and verification parameters for an RSA prehashed signature.
+pub(super) fn rsa_prehashed(
+    hash: HashAlgorithm,
+    how: Prehashed,
+) -> Result<(
+    &'static signature::RsaSignatureEncoding,
+    &'static signature::RsaParameters,
+)> {
+    use signature as s;
+    Ok(match (how, hash) {
+        (Prehashed::RsaPkcs1, HashAlgorithm::Sha256) => {
+            (&s::RSA_PKCS1_SHA256, &s::RSA_PKCS1_2048_8192_SHA256)
+        }
+        (Prehashed::RsaPkcs1, HashAlgorithm::Sha384) => {
+            (&s::RSA_PKCS1_SHA384, &s::RSA_PKCS1_2048_8192_SHA384)
+        }
+        (Prehashed::RsaPkcs1, HashAlgorithm::Sha512) => {
+            (&s::RSA_PKCS1_SHA512, &s::RSA_PKCS1_2048_8192_SHA512)
+        }
+        (Prehashed::RsaPss { max_salt: false }, HashAlgorithm::Sha256) => {
+            (&s::RSA_PSS_SHA256, &s::RSA_PSS_2048_8192_SHA256)
+        }
+        (Prehashed::RsaPss { max_salt: false }, HashAlgorithm::Sha384) => {
+            (&s::RSA_PSS_SHA384, &s::RSA_PSS_2048_8192_SHA384)
+        }
+        (Prehashed::RsaPss { max_salt: false }, HashAlgorithm::Sha512) => {
+            (&s::RSA_PSS_SHA512, &s::RSA_PSS_2048_8192_SHA512)
+        }
+        (Prehashed::RsaPss { max_salt: true }, HashAlgorithm::Sha256) => {
+            (&RSA_PSS_SHA256_MAX_SALT, &RSA_PSS_VERIFY_SHA256_MAX_SALT)
+        }
+        (Prehashed::RsaPss { max_salt: true }, HashAlgorithm::Sha384) => {
+            (&RSA_PSS_SHA384_MAX_SALT, &RSA_PSS_VERIFY_SHA384_MAX_SALT)
+        }
+        (Prehashed::RsaPss { max_salt: true }, HashAlgorithm::Sha512) => {
+            (&RSA_PSS_SHA512_MAX_SALT, &RSA_PSS_VERIFY_SHA512_MAX_SALT)
+        }
+        (Prehashed::Ecdsa { .. }, _) => {
+            return Err(Error::unsupported("ECDSA is not an RSA signature"));
+        }
+        (_, other) => {
+            return Err(Error::unsupported(format!(
+                "RSA signatures over {} digests (Sigil signs RSA with SHA-256, SHA-384 or SHA-512)",
+                other.vault_name()
+            )));
+        }
+    })
+}
+
+/// Wraps an RSA digest for aws-lc after checking its length.
+pub(super) fn rsa_digest(bytes: &[u8], hash: HashAlgorithm) -> Result<digest::Digest> {
+    if bytes.len() != hash.output_len() {
+        return Err(Error::malformed(
+            "digest",
+            format!(
+                "a {} digest is {} bytes, got {}",
+                hash.vault_name(),
+                hash.output_len(),
+                bytes.len()
+            ),
+        ));
+    }
+    let alg = match hash {
+        HashAlgorithm::Sha256 => &digest::SHA256,
+        HashAlgorithm::Sha384 => &digest::SHA384,
+        HashAlgorithm::Sha512 => &digest::SHA512,
+        other => return Err(Error::unsupported(format!("RSA with {other}"))),
+    };
+    digest::Digest::import_less_safe(bytes, alg).map_err(|_| Error::Internal("digest import"))
+}
+
 /// Wraps a caller's digest for aws-lc, checking its length against the scheme's hash.
 pub(super) fn aws_digest(bytes: &[u8], scheme: SignatureScheme) -> Result<digest::Digest> {
     let hash = scheme
@@ -481,8 +648,8 @@ pub(super) fn aws_digest(bytes: &[u8], scheme: SignatureScheme) -> Result<digest
         ));
     }
     let alg = match hash {
-        crate::hash::HashAlgorithm::Sha256 => &digest::SHA256,
-        crate::hash::HashAlgorithm::Sha384 => &digest::SHA384,
+        HashAlgorithm::Sha256 => &digest::SHA256,
+        HashAlgorithm::Sha384 => &digest::SHA384,
         _ => &digest::SHA512,
     };
     digest::Digest::import_less_safe(bytes, alg).map_err(|_| Error::Internal("digest import"))

@@ -8,10 +8,11 @@ use serde_json::{Map, Value};
 
 use super::der::{self as containers, Algorithm};
 use super::jwk::{self, Jwk};
-use super::private::aws_digest;
-use super::{KeyType, SignatureScheme, check_input_size};
+use super::private::{aws_digest, ecdsa_field_digest, rsa_digest, rsa_prehashed};
+use super::{KeyType, Prehashed, SignatureScheme, check_input_size};
 use crate::encoding::Pem;
 use crate::error::{Error, Result};
+use crate::hash::HashAlgorithm;
 
 /// A public key of any [`KeyType`].
 ///
@@ -202,6 +203,47 @@ impl PublicKey {
         scheme.check_fits(self.kind)?;
         let d = aws_digest(digest, scheme)?;
         UnparsedPublicKey::new(verification_alg(scheme), &self.raw)
+            .verify_digest(&d, signature)
+            .map_err(|_| Error::bad_signature())
+    }
+
+    /// Verifies a signature made by [`super::PrivateKey::sign_prehashed`] (or any signer
+    /// using the same padding) over a digest the caller computed with `hash`.
+    pub fn verify_prehashed(
+        &self,
+        digest: &[u8],
+        hash: HashAlgorithm,
+        how: Prehashed,
+        signature: &[u8],
+    ) -> Result<()> {
+        let (alg, d): (&'static dyn VerificationAlgorithm, _) = match (self.kind, how) {
+            (KeyType::EcdsaP256, Prehashed::Ecdsa { fixed }) => (
+                if fixed {
+                    &signature::ECDSA_P256_SHA256_FIXED
+                } else {
+                    &signature::ECDSA_P256_SHA256_ASN1
+                },
+                ecdsa_field_digest(self.kind, digest)?,
+            ),
+            (KeyType::EcdsaP384, Prehashed::Ecdsa { fixed }) => (
+                if fixed {
+                    &signature::ECDSA_P384_SHA384_FIXED
+                } else {
+                    &signature::ECDSA_P384_SHA384_ASN1
+                },
+                ecdsa_field_digest(self.kind, digest)?,
+            ),
+            (KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096, Prehashed::RsaPkcs1)
+            | (KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096, Prehashed::RsaPss { .. }) => {
+                (rsa_prehashed(hash, how)?.1, rsa_digest(digest, hash)?)
+            }
+            (kind, how) => {
+                return Err(Error::unsupported(format!(
+                    "a {kind} key cannot check {how:?} signatures"
+                )));
+            }
+        };
+        UnparsedPublicKey::new(alg, &self.raw)
             .verify_digest(&d, signature)
             .map_err(|_| Error::bad_signature())
     }

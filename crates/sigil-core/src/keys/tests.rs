@@ -233,3 +233,125 @@ fn names_parse() {
     );
     assert!("rsa-1024".parse::<KeyType>().is_err());
 }
+
+#[test]
+fn prehashed_ecdsa_takes_any_digest_length_as_fips_186_says() {
+    use crate::hash::{HashAlgorithm as H, digest};
+    for kind in [KeyType::EcdsaP256, KeyType::EcdsaP384] {
+        let key = PrivateKey::generate(kind).unwrap();
+        let public = key.public_key();
+        for hash in H::ALL {
+            let d = digest(hash, b"message");
+            for fixed in [false, true] {
+                let how = Prehashed::Ecdsa { fixed };
+                let sig = key.sign_prehashed(&d, hash, how).unwrap();
+                public.verify_prehashed(&d, hash, how, &sig).unwrap();
+                let other = digest(hash, b"messagE");
+                assert!(public.verify_prehashed(&other, hash, how, &sig).is_err());
+            }
+        }
+        // The curve's own hash over the message is the ordinary scheme.
+        let (hash, scheme) = if kind == KeyType::EcdsaP256 {
+            (H::Sha256, SignatureScheme::EcdsaP256Sha256)
+        } else {
+            (H::Sha384, SignatureScheme::EcdsaP384Sha384)
+        };
+        let sig = key
+            .sign_prehashed(&digest(hash, b"m"), hash, Prehashed::Ecdsa { fixed: false })
+            .unwrap();
+        public.verify(b"m", &sig, scheme).unwrap();
+        // A longer digest counts only up to the curve size; a shorter one as its integer.
+        let long = digest(H::Sha512, b"m");
+        let cut = &long[..if kind == KeyType::EcdsaP256 { 32 } else { 48 }];
+        let sig = key
+            .sign_prehashed(&long, H::Sha512, Prehashed::Ecdsa { fixed: false })
+            .unwrap();
+        public
+            .verify_prehashed(cut, hash, Prehashed::Ecdsa { fixed: false }, &sig)
+            .unwrap();
+        let short = digest(H::Sha224, b"m");
+        let mut padded = vec![0u8; cut.len() - short.len()];
+        padded.extend_from_slice(&short);
+        let sig = key
+            .sign_prehashed(&short, H::Sha224, Prehashed::Ecdsa { fixed: true })
+            .unwrap();
+        public
+            .verify_prehashed(&padded, hash, Prehashed::Ecdsa { fixed: true }, &sig)
+            .unwrap();
+    }
+}
+
+#[test]
+fn prehashed_rsa_pkcs1_and_pss_with_both_salt_lengths() {
+    use crate::hash::{HashAlgorithm as H, digest};
+    let key = PrivateKey::generate(KeyType::Rsa2048).unwrap();
+    let public = key.public_key();
+    for hash in [H::Sha256, H::Sha384, H::Sha512] {
+        let d = digest(hash, b"message");
+        for how in [
+            Prehashed::RsaPkcs1,
+            Prehashed::RsaPss { max_salt: false },
+            Prehashed::RsaPss { max_salt: true },
+        ] {
+            let sig = key.sign_prehashed(&d, hash, how).unwrap();
+            public.verify_prehashed(&d, hash, how, &sig).unwrap();
+            let mut bad = sig.clone();
+            bad[5] ^= 1;
+            assert!(public.verify_prehashed(&d, hash, how, &bad).is_err());
+        }
+        // Hash-length salt is the ordinary scheme.
+        let sig = key
+            .sign_prehashed(&d, hash, Prehashed::RsaPss { max_salt: false })
+            .unwrap();
+        let scheme = match hash {
+            H::Sha256 => SignatureScheme::RsaPssSha256,
+            H::Sha384 => SignatureScheme::RsaPssSha384,
+            _ => SignatureScheme::RsaPssSha512,
+        };
+        public.verify(b"message", &sig, scheme).unwrap();
+    }
+    let d = digest(H::Sha3_256, b"m");
+    assert!(matches!(
+        key.sign_prehashed(&d, H::Sha3_256, Prehashed::RsaPkcs1),
+        Err(Error::Unsupported(_))
+    ));
+    assert!(
+        key.sign_prehashed(&d[..20], H::Sha256, Prehashed::RsaPkcs1)
+            .is_err()
+    );
+    let ed = PrivateKey::generate(KeyType::Ed25519).unwrap();
+    assert!(
+        ed.sign_prehashed(&d, H::Sha256, Prehashed::RsaPkcs1)
+            .is_err()
+    );
+}
+
+#[test]
+fn ed25519_from_seed_matches_the_exported_seed() {
+    let key = PrivateKey::generate(KeyType::Ed25519).unwrap();
+    let seed = key.ed25519_seed().unwrap();
+    let again = PrivateKey::from_ed25519_seed(seed.expose_secret()).unwrap();
+    assert_eq!(again.public_key(), key.public_key());
+    assert!(PrivateKey::from_ed25519_seed(&[0; 31]).is_err());
+}
+
+#[test]
+fn traditional_pem_round_trips_for_ec_and_rsa() {
+    for kind in [KeyType::EcdsaP256, KeyType::EcdsaP384, KeyType::Rsa2048] {
+        let key = PrivateKey::generate(kind).unwrap();
+        let pem = key.to_traditional_pem().unwrap();
+        let label = if kind == KeyType::Rsa2048 {
+            "RSA PRIVATE KEY"
+        } else {
+            "EC PRIVATE KEY"
+        };
+        assert!(
+            pem.expose_secret()
+                .starts_with(&format!("-----BEGIN {label}-----"))
+        );
+        let again = PrivateKey::from_bytes(pem.expose_secret().as_bytes()).unwrap();
+        assert_eq!(again.public_key(), key.public_key());
+    }
+    let ed = PrivateKey::generate(KeyType::Ed25519).unwrap();
+    assert!(ed.to_traditional_pem().is_err());
+}

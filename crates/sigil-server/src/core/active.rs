@@ -360,6 +360,7 @@ fn build_mount(
             None | Some("1" | "") => Arc::new(KvV1::new()),
             Some(v) => return Err(ApiError::bad(format!("unsupported kv version {v:?}"))),
         },
+        (false, "transit") => Arc::new(crate::transit::Transit::new()),
         (true, "token") => Arc::new(TokenEngine::new(Arc::clone(tokens))),
         (true, "approle") => Arc::new(AppRole::new(Arc::clone(tokens))),
         (_, other) => {

@@ -34,19 +34,20 @@ mod tests;
 const STRIPES: usize = 64;
 
 /// A fixed table of async mutexes; a key always maps to the same stripe.
-struct Stripes {
+pub(crate) struct Stripes {
     locks: [Mutex<()>; STRIPES],
 }
 
 impl Stripes {
-    fn new() -> Self {
+    /// A table of unlocked stripes.
+    pub(crate) fn new() -> Self {
         Self {
             locks: std::array::from_fn(|_| Mutex::new(())),
         }
     }
 
     /// Waits for exclusive use of `key` (and whatever else shares its stripe).
-    async fn lock(&self, key: &str) -> MutexGuard<'_, ()> {
+    pub(crate) async fn lock(&self, key: &str) -> MutexGuard<'_, ()> {
         let mut h = DefaultHasher::new();
         key.hash(&mut h);
         // The modulo keeps the index below STRIPES, so the cast cannot truncate meaningfully.
