@@ -276,6 +276,17 @@ try:
     raise AssertionError("version 1 decrypted below min_decryption_version after restore")
 except AssertionError as e:
     assert "too old" in str(e), e
+# Trimmed on Sigil, the key moves without its dropped version.
+sigil.post("keys/rotated/config", {"min_encryption_version": 3})
+sigil.post("keys/rotated/trim", {"min_available_version": 2})
+peer.restore(sigil.backup("rotated"), name="rotated-trimmed")
+same_key("rotated-trimmed", "aes256-gcm96", peer, peer)
+trimmed = peer.read("rotated-trimmed")
+assert trimmed["min_available_version"] == 2 and sorted(trimmed["keys"]) == ["2", "3", "4"], trimmed
+assert peer.export("encryption-key", "rotated-trimmed")["keys"] == {
+    v: k for v, k in sigil.export("encryption-key", "rotated")["keys"].items() if v != "1"
+}
+assert peer.decrypt("rotated-trimmed", ct4) == b"four"
 
 section("derived and convergent keys")
 ctx = b64(b"tenant-42")

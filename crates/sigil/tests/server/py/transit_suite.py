@@ -570,6 +570,9 @@ pub = get("export/public-key/k-ecdsa-p256")["data"]["keys"]["1"]
 # does not (OpenBao's exact forms).
 shown = read("k-ecdsa-p256")["keys"]["1"]["public_key"]
 assert pub + "\n" == shown, (pub, shown)
+# An RSA public key exports exactly as read shows it, newline included.
+pub = get("export/public-key/k-rsa-2048")["data"]["keys"]["1"]
+assert pub == read("k-rsa-2048")["keys"]["1"]["public_key"] and pub.endswith("\n"), pub
 pub = get("export/public-key/k-ed25519")["data"]["keys"]["1"]
 assert pub == read("k-ed25519")["keys"]["1"]["public_key"], pub
 e = raises(exc.InvalidRequest, transit.export_key, "k-hmac", "hmac-key", mount_point=MOUNT)
