@@ -338,6 +338,41 @@ assert res[0]["plaintext"] == plain and not res[0].get("error"), res
 assert res[1]["error"] == "invalid ciphertext: no prefix", res
 assert res[2]["error"] == "invalid ciphertext: version is too new", res
 assert "message authentication failed" in res[3]["error"], res
+# Only encrypt and decrypt answer a failed item with 400: sign, verify, hmac and rewrap
+# batches answer 200 with the error in the item.
+sig_batch = [{"input": plain, "reference": "good"}, {"input": "!!", "reference": "bad"}]
+status, out = call("POST", f"{T}/sign/ed", {"batch_input": sig_batch})
+assert status == 200, (status, out)
+res = out["data"]["batch_results"]
+assert [r["reference"] for r in res] == ["good", "bad"] and res[0]["signature"], res
+assert res[1]["error"] == "unable to decode input as base64: illegal base64 data at input byte 0", res
+assert not res[1].get("signature"), res
+status, out = call("POST", f"{T}/hmac/aes", {"batch_input": sig_batch})
+assert status == 200, (status, out)
+res = out["data"]["batch_results"]
+assert res[0]["hmac"].startswith("vault:v1:") and res[1]["reference"] == "bad", res
+assert res[1]["error"] == "unable to decode input as base64: illegal base64 data at input byte 0", res
+status, out = call(
+    "POST",
+    f"{T}/verify/ed",
+    {"batch_input": [
+        {"input": plain, "signature": ed_sig, "reference": "good"},
+        {"input": plain, "signature": "nope", "reference": "bad"},
+    ]},
+)
+assert status == 200, (status, out)
+res = out["data"]["batch_results"]
+assert res[0]["valid"] is True and res[1]["valid"] is False, res
+assert res[1]["error"] == "invalid signature: no prefix", res
+status, out = call(
+    "POST",
+    f"{T}/rewrap/aes",
+    {"batch_input": [{"ciphertext": ct, "reference": "good"}, {"ciphertext": "nope", "reference": "bad"}]},
+)
+assert status == 200, (status, out)
+res = out["data"]["batch_results"]
+assert res[0]["ciphertext"].startswith("vault:v1:") and res[1]["reference"] == "bad", res
+assert res[1]["error"] == "invalid ciphertext: no prefix", res
 assert snapshot() == before
 
 print("OK")

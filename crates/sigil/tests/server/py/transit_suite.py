@@ -457,6 +457,29 @@ for t in ECDSA:
 s = post("sign/k-rsa-2048/sha2-512", {"input": data})["data"]["signature"]
 assert post("verify/k-rsa-2048/sha2-512", {"input": data, "signature": s})["data"]["valid"]
 assert not verify("k-rsa-2048", s), "a sha2-512 signature verified as sha2-256"
+# Vault's other documented digests: SHA-224 and SHA-3 for ECDSA and both RSA paddings
+# (through the adapter: hvac's sign_data only passes SHA-2 names).
+for h in ("sha2-224", "sha3-224", "sha3-256", "sha3-384", "sha3-512"):
+    s = post("sign/k-ecdsa-p384", {"input": data, "hash_algorithm": h})["data"]["signature"]
+    ok = post("verify/k-ecdsa-p384", {"input": data, "signature": s, "hash_algorithm": h})
+    assert ok["data"]["valid"] is True, h
+    for a in ("pss", "pkcs1v15"):
+        s = post("sign/k-rsa-2048", {"input": data, "hash_algorithm": h, "signature_algorithm": a})
+        s = s["data"]["signature"]
+        ok = post(
+            "verify/k-rsa-2048",
+            {"input": data, "signature": s, "hash_algorithm": h, "signature_algorithm": a},
+        )
+        assert ok["data"]["valid"] is True, (h, a)
+# hash_algorithm=none: PKCS#1 v1.5 over a caller's digest, without a DigestInfo prefix; it
+# needs prehashed=true and pkcs1v15.
+raw_digest = b64(hashlib.sha256(b"signed message").digest())
+none = {"input": raw_digest, "prehashed": True, "signature_algorithm": "pkcs1v15", "hash_algorithm": "none"}
+s = post("sign/k-rsa-2048", none)["data"]["signature"]
+assert post("verify/k-rsa-2048", {**none, "signature": s})["data"]["valid"] is True
+assert not verify("k-rsa-2048", s, signature_algorithm="pkcs1v15"), "none matched a DigestInfo"
+e = raises(exc.InvalidRequest, post, "sign/k-rsa-2048", {"input": data, "hash_algorithm": "none"})
+assert "hash_algorithm=none requires both prehashed=true and signature_algorithm=pkcs1v15" in str(e), e
 # PSS salt lengths.
 for salt in ("auto", "hash", "20"):
     s = sign("k-rsa-2048", salt_length=salt)["signature"]
@@ -496,6 +519,12 @@ for name in ("k-hmac", "k-aes256-gcm96", "k-ed25519"):
     # The algorithm may also be the last path segment.
     path_mac = post(f"hmac/{name}/sha2-512", {"input": msg})["data"]
     assert path_mac["hmac"] == m512["hmac"], path_mac
+# HMACs over SHA-224 and SHA-3 as well.
+for alg, fn in (("sha2-224", hashlib.sha224), ("sha3-256", hashlib.sha3_256), ("sha3-512", hashlib.sha3_512)):
+    got = post("hmac/k-hmac", {"input": msg, "algorithm": alg})
+    assert len(unb64(got["data"]["hmac"][9:])) == fn().digest_size, (alg, got)
+    ok = post("verify/k-hmac", {"input": msg, "hmac": got["data"]["hmac"], "algorithm": alg})
+    assert ok["data"]["valid"] is True, (alg, ok)
 # An hmac key of 64 bytes.
 create("hmac-64", "hmac", key_size=64)
 assert read("hmac-64")["key_size"] == 64
