@@ -170,13 +170,26 @@ pub(crate) struct OpenBao {
 
 impl OpenBao {
     /// Starts a dev server with root token `root` and waits (bounded) until
-    /// `GET /v1/sys/health` answers 200.
+    /// `GET /v1/sys/health` answers 200. A server that exits at once (another process took
+    /// its port between our probe and its bind) is started again on another port, at most
+    /// three times.
     pub(crate) fn start() -> Self {
-        let bin = bao_bin();
+        let mut last_log = String::new();
+        for _ in 0..3 {
+            match Self::try_start() {
+                Ok(bao) => return bao,
+                Err(log) => last_log = log,
+            }
+        }
+        panic!("bao server -dev exited three times; last output:\n{last_log}");
+    }
+
+    /// One start; `Err` with the server's output when it exited before answering.
+    fn try_start() -> Result<Self, String> {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port_pair();
         let log = std::fs::File::create(dir.path().join("bao.log")).expect("bao log");
-        let child = Command::new(bin)
+        let child = Command::new(bao_bin())
             .args([
                 "server",
                 "-dev",
@@ -198,24 +211,19 @@ impl OpenBao {
             addr: format!("http://127.0.0.1:{port}"),
             token: "root".to_owned(),
         };
-        bao.wait_healthy(port);
-        bao
-    }
-
-    fn wait_healthy(&mut self, port: u16) {
         let deadline = std::time::Instant::now() + BAO_START_TIMEOUT;
         while std::time::Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("bao server -dev exited ({status}):\n{}", self.log());
+            if let Ok(Some(_)) = bao.child.try_wait() {
+                return Err(bao.log());
             }
             if health_is_200(port) {
-                return;
+                return Ok(bao);
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!(
             "bao server -dev did not answer within {BAO_START_TIMEOUT:?}:\n{}",
-            self.log()
+            bao.log()
         );
     }
 
