@@ -303,6 +303,14 @@ for t in SYMMETRIC:
     other = b64(b"tenant-43")
     assert sigil.encrypt(name, MESSAGE, context=other) == peer.encrypt(name, MESSAGE, context=other)
     assert sigil.encrypt(name, MESSAGE, context=other) != a
+    # The same the other way: convergent on Sigil, restored into OpenBao.
+    rname = f"conv-sigil-{t}"
+    sigil.create(rname, t, derived=True, convergent_encryption=True)
+    peer.restore(sigil.backup(rname))
+    same_key(rname, t, sigil, peer)
+    a = sigil.encrypt(rname, MESSAGE, context=ctx)
+    assert peer.encrypt(rname, MESSAGE, context=ctx) == a, f"{t}: convergent ciphertexts differ"
+    assert peer.decrypt(rname, a, context=ctx) == MESSAGE
     # A derived (not convergent) key: contexts derive the same keys on both sides.
     dname = f"derived-{t}"
     sigil.create(dname, t, derived=True)
