@@ -349,16 +349,17 @@ def verify(name, signature, **kw):
     return out["data"]["valid"]
 
 
-def tamper(signature):
-    """Flips one bit in the middle of a signature, keeping its prefix and encoding."""
+def tamper(signature, urlsafe=False):
+    """Flips the low bit of a signature's last byte, keeping its prefix and encoding (JWS
+    signatures are URL-safe base64 without padding). The last byte is always value, never
+    DER framing, so the result still parses and must verify false."""
     prefix, _, body = signature.rpartition(":")
-    urlsafe = "-" in body or "_" in body or not body.endswith("=") and len(body) % 4 != 0
     if urlsafe:
         raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
     else:
         raw = unb64(body)
     raw = bytearray(raw)
-    raw[len(raw) // 2] ^= 0x01
+    raw[-1] ^= 0x01
     if urlsafe:
         text = base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
     else:
@@ -383,7 +384,8 @@ for t in ECDSA:
             assert s.startswith("vault:v1:"), s
             assert verify(name, s, hash_algorithm=h, marshaling_algorithm=m), (t, h, m)
             assert not verify(name, s, hash_algorithm=h, marshaling_algorithm=m, input=other)
-            assert not verify(name, tamper(s), hash_algorithm=h, marshaling_algorithm=m), (t, h, m)
+            bad = tamper(s, urlsafe=m == "jws")
+            assert not verify(name, bad, hash_algorithm=h, marshaling_algorithm=m), (t, h, m)
             if m == "jws":
                 # JWS: raw r || s, URL-safe base64 without padding.
                 raw = base64.urlsafe_b64decode(s[9:] + "=" * (-len(s[9:]) % 4))
