@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::api::{ApiError, Request, Response};
+use crate::api::{ApiError, Operation, Request, Response};
 use crate::view::View;
 
 /// What a mounted backend can be asked.
@@ -22,6 +22,15 @@ pub trait Engine: Send + Sync + 'static {
     /// check.
     async fn exists(&self, _path: &str, _view: &View) -> Result<bool, ApiError> {
         Ok(true)
+    }
+
+    /// Whether `req` (path relative to the mount) changes nothing: no storage write, no
+    /// token or key change. The router then records its audit request and response together
+    /// after it runs, in one device write, instead of waiting for the request record first:
+    /// nothing leaves the server before both records are written, and a request that
+    /// changes nothing has nothing to undo if they cannot be. Reads and lists by default.
+    fn read_only(&self, req: &Request) -> bool {
+        matches!(req.operation, Operation::Read | Operation::List)
     }
 
     /// Paths (relative to the mount) that need no token: logins.

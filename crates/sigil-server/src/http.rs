@@ -339,9 +339,41 @@ async fn health(core: &Core, req: &Request, head: bool) -> HttpResponse {
     build(status, bytes, "application/json")
 }
 
+/// Vault's response envelope, serialized straight from the handler's response (no copy).
+#[derive(serde::Serialize)]
+struct Envelope<'a> {
+    request_id: &'a str,
+    lease_id: &'static str,
+    renewable: bool,
+    lease_duration: u64,
+    data: Option<&'a Map<String, Value>>,
+    wrap_info: Option<()>,
+    warnings: Option<&'a [String]>,
+    auth: Option<&'a crate::api::Auth>,
+    mount_type: &'static str,
+}
+
 fn success_response(resp: &Response, request_id: &str, sys: bool) -> HttpResponse {
     if resp.data.is_none() && resp.auth.is_none() && resp.warnings.is_empty() {
         return build(204, Bytes::new(), "application/json");
+    }
+    if !sys {
+        let envelope = Envelope {
+            request_id,
+            lease_id: "",
+            renewable: false,
+            lease_duration: resp.lease_duration,
+            data: resp.data.as_ref(),
+            wrap_info: None,
+            warnings: (!resp.warnings.is_empty()).then_some(resp.warnings.as_slice()),
+            auth: resp.auth.as_ref(),
+            mount_type: "",
+        };
+        return build(
+            resp.status.unwrap_or(200),
+            Bytes::from(serde_json::to_vec(&envelope).unwrap_or_default()),
+            "application/json",
+        );
     }
     let mut body = Map::new();
     if sys {

@@ -262,11 +262,11 @@ fn rfind_newline(file: &mut File, end: u64) -> io::Result<Option<u64>> {
 /// Most records one write carries.
 const MAX_BATCH: usize = 64;
 
-/// One record for a device's writer: the record without `seq`/`prev`, and where to say
-/// whether it was written.
+/// Records for a device's writer, written together and in order: each without
+/// `seq`/`prev`, and where to say whether they were written.
 #[derive(Debug)]
 pub(crate) struct Job {
-    pub(crate) record: Map<String, Value>,
+    pub(crate) records: Vec<Map<String, Value>>,
     pub(crate) reply: UnboundedSender<bool>,
 }
 
@@ -296,12 +296,14 @@ pub(crate) fn spawn_writer(
                 let mut block = Vec::new();
                 let mut replies = Vec::with_capacity(jobs.len());
                 for job in jobs {
-                    let line = chain.seal(job.record);
-                    chain.commit(&line);
-                    if !block.is_empty() {
-                        block.push(b'\n');
+                    for record in job.records {
+                        let line = chain.seal(record);
+                        chain.commit(&line);
+                        if !block.is_empty() {
+                            block.push(b'\n');
+                        }
+                        block.extend_from_slice(&line);
                     }
-                    block.extend_from_slice(&line);
                     replies.push(job.reply);
                 }
                 // The sink writes the block and its final newline, or cuts the file back to

@@ -201,9 +201,32 @@ impl AuditBroker {
             .await
     }
 
+    /// Records a request that changed nothing together with its outcome, after dispatch:
+    /// both records in one write on each device, in order. An error means the response must
+    /// not be returned.
+    pub async fn log_exchange(
+        &self,
+        auth: &AuditAuth,
+        req: &Request,
+        mount: &AuditMount,
+        outcome: Result<&Response, &ApiError>,
+    ) -> Result<(), ApiError> {
+        self.log_records(|salt| record::exchange_records(salt, auth, req, mount, outcome))
+            .await
+    }
+
     /// Queues the record built by `build` on every device, and waits until one has written
     /// it, all have failed, or the timeout.
     async fn log(&self, build: impl Fn(&Salt) -> Map<String, Value>) -> Result<(), ApiError> {
+        self.log_records(|salt| vec![build(salt)]).await
+    }
+
+    /// Queues the records built by `build` (written together, in order) on every device, and
+    /// waits until one has written them, all have failed, or the timeout.
+    async fn log_records(
+        &self,
+        build: impl Fn(&Salt) -> Vec<Map<String, Value>>,
+    ) -> Result<(), ApiError> {
         let (reply, mut replies) = tokio::sync::mpsc::unbounded_channel();
         let mut pending = 0usize;
         {
@@ -213,7 +236,7 @@ impl AuditBroker {
             }
             for (name, d) in devices.iter() {
                 let job = Job {
-                    record: build(&d.salt),
+                    records: build(&d.salt),
                     reply: reply.clone(),
                 };
                 match d.queue.try_send(job) {

@@ -154,6 +154,42 @@ pub(crate) fn response_record(
     mount: &AuditMount,
     outcome: Result<&Response, &ApiError>,
 ) -> Map<String, Value> {
+    let blocks = (
+        auth_block(salt, auth),
+        request_block(salt, auth, req, mount),
+    );
+    response_with(salt, req, mount, outcome, blocks)
+}
+
+/// Both records of a request that changed nothing, written together after dispatch: the
+/// same as [`request_record`] then [`response_record`], with the HMACs of the shared auth
+/// and request blocks computed once.
+pub(crate) fn exchange_records(
+    salt: &Salt,
+    auth: &AuditAuth,
+    req: &Request,
+    mount: &AuditMount,
+    outcome: Result<&Response, &ApiError>,
+) -> Vec<Map<String, Value>> {
+    let auth_b = auth_block(salt, auth);
+    let request_b = request_block(salt, auth, req, mount);
+    let mut first = Map::new();
+    first.insert("type".into(), "request".into());
+    first.insert("time".into(), rfc3339_nanos(req.time).into());
+    first.insert("auth".into(), auth_b.clone());
+    first.insert("request".into(), request_b.clone());
+    first.insert("error".into(), "".into());
+    let second = response_with(salt, req, mount, outcome, (auth_b, request_b));
+    vec![first, second]
+}
+
+fn response_with(
+    salt: &Salt,
+    req: &Request,
+    mount: &AuditMount,
+    outcome: Result<&Response, &ApiError>,
+    (auth_b, request_b): (Value, Value),
+) -> Map<String, Value> {
     let mut response = Map::new();
     response.insert("mount_point".into(), mount.point.clone().into());
     response.insert("mount_type".into(), mount.kind.clone().into());
@@ -176,8 +212,8 @@ pub(crate) fn response_record(
     let mut rec = Map::new();
     rec.insert("type".into(), "response".into());
     rec.insert("time".into(), rfc3339_nanos(req.time).into());
-    rec.insert("auth".into(), auth_block(salt, auth));
-    rec.insert("request".into(), request_block(salt, auth, req, mount));
+    rec.insert("auth".into(), auth_b);
+    rec.insert("request".into(), request_b);
     rec.insert("response".into(), Value::Object(response));
     rec.insert("error".into(), error.into());
     rec

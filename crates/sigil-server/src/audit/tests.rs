@@ -788,3 +788,41 @@ async fn concurrent_callers_keep_the_chain_in_order() {
     // Device b has its own salt.
     assert_ne!(rec["request"]["client_token"], salt().hmac(TOKEN));
 }
+
+#[tokio::test]
+async fn an_exchange_is_the_request_and_response_records_in_one_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    let broker = AuditBroker::default();
+    broker
+        .enable("file", DeviceConfig::file(&path), &salt_bytes())
+        .unwrap();
+    let req = request();
+    let resp = Response::empty();
+    broker
+        .log_exchange(&auth(), &req, &mount(), Ok(&resp))
+        .await
+        .unwrap();
+    // The same two records the two-step path writes.
+    let separate = dir.path().join("separate.log");
+    let other = AuditBroker::default();
+    other
+        .enable("file", DeviceConfig::file(&separate), &salt_bytes())
+        .unwrap();
+    other.log_request(&auth(), &req, &mount()).await.unwrap();
+    other
+        .log_response(&auth(), &req, &mount(), Ok(&resp))
+        .await
+        .unwrap();
+    assert_eq!(read_lines(&path), read_lines(&separate));
+    assert_eq!(verify_file(&path).records, 2);
+    // Fails closed like the other calls.
+    let full = AuditBroker::default();
+    full.enable("full", DeviceConfig::file("/dev/full"), &salt_bytes())
+        .unwrap();
+    let err = full
+        .log_exchange(&auth(), &req, &mount(), Ok(&resp))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 500);
+}

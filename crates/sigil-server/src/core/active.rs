@@ -231,7 +231,20 @@ impl Active {
         }
 
         let mount = self.audit_mount(&target);
-        self.audit_request(core, &audit_auth, &req, &mount).await?;
+        // A request that changes nothing is recorded with its response after it runs (see
+        // `Engine::read_only`); any other is recorded before it runs.
+        let read_only = match &target {
+            Target::Mount { mount, rel, .. } => {
+                let full = std::mem::replace(&mut req.path, rel.clone());
+                let pure = mount.engine.read_only(&req);
+                req.path = full;
+                pure
+            }
+            _ => false,
+        };
+        if !read_only {
+            self.audit_request(core, &audit_auth, &req, &mount).await?;
+        }
         let outcome = match target {
             Target::Sys(sub) => self.sys(core, &sub, &req).await,
             Target::Mount { mount, rel, .. } => {
@@ -242,8 +255,15 @@ impl Active {
             }
             Target::Nowhere => Err(ApiError::UnsupportedPath),
         };
-        self.audit_response(core, &audit_auth, &req, &mount, outcome.as_ref())
-            .await?;
+        if read_only {
+            self.audit
+                .log_exchange(&audit_auth, &req, &mount, outcome.as_ref())
+                .await
+                .inspect_err(|_| core.metrics().audit_failure())?;
+        } else {
+            self.audit_response(core, &audit_auth, &req, &mount, outcome.as_ref())
+                .await?;
+        }
         if let Err(e) = self.barrier.rotate_if_due(req.now_unix()).await {
             tracing::warn!(error = %e, "automatic keyring rotation failed; will retry");
         }

@@ -273,6 +273,30 @@ impl Engine for Transit {
         }
     }
 
+    /// The crypto operations change nothing (an `encrypt` that would create its key arrives
+    /// as `Create` and is not read-only); nor do key reads, lists and exports. A backup
+    /// records its time in the key, so it is not.
+    fn read_only(&self, req: &Request) -> bool {
+        let (head, _) = split_first(&req.path);
+        match req.operation {
+            Operation::Read => head != "backup",
+            Operation::List => true,
+            Operation::Update => matches!(
+                head,
+                "encrypt"
+                    | "decrypt"
+                    | "rewrap"
+                    | "datakey"
+                    | "sign"
+                    | "verify"
+                    | "hmac"
+                    | "hash"
+                    | "random"
+            ),
+            _ => false,
+        }
+    }
+
     async fn exists(&self, path: &str, view: &View) -> Result<bool, ApiError> {
         let (head, rest) = split_first(path.trim_end_matches('/'));
         match head {
