@@ -285,10 +285,25 @@ pub enum Prehashed {
     RsaPkcs1,
     /// RSASSA-PSS with MGF1 over the same hash.
     RsaPss {
-        /// A salt as long as the modulus allows (what Go and Vault use by default) instead
-        /// of one as long as the hash.
-        max_salt: bool,
+        /// The salt length.
+        salt: PssSalt,
     },
+}
+
+/// The salt length of an RSASSA-PSS signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PssSalt {
+    /// As long as the hash (what most signers use).
+    Hash,
+    /// As long as the modulus allows (what Go and Vault use by default).
+    Max,
+    /// Exactly this many bytes (at most [`PssSalt::MAX_BYTES`]).
+    Bytes(u16),
+}
+
+impl PssSalt {
+    /// The longest explicit salt accepted: more than any RSA-4096 signature can carry.
+    pub const MAX_BYTES: u16 = 1024;
 }
 
 /// Refuse absurd inputs before any parser sees them.

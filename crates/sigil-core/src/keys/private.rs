@@ -19,7 +19,7 @@ use zeroize::Zeroizing;
 use super::der::{self as containers, Algorithm};
 use super::jwk::{self, Jwk};
 use super::public::PublicKey;
-use super::{KeyType, Prehashed, SignatureScheme, check_input_size};
+use super::{KeyType, Prehashed, PssSalt, SignatureScheme, check_input_size};
 use crate::encoding::Pem;
 use crate::error::{Error, Result};
 use crate::hash::HashAlgorithm;
@@ -547,6 +547,62 @@ pub(super) fn ecdsa_field_digest(kind: KeyType, digest: &[u8]) -> Result<digest:
     digest::Digest::import_less_safe(field, alg).map_err(|_| Error::Internal("digest import"))
 }
 
+/// aws-lc binds the PSS salt length to a `'static` encoding. The usual lengths are statics;
+/// an explicit one is made once and kept for the life of the process (at most
+/// `PssSalt::MAX_BYTES + 1` lengths for each of three hashes, so the set is bounded).
+type RsaAlgs = (
+    &'static signature::RsaSignatureEncoding,
+    &'static signature::RsaParameters,
+);
+
+fn explicit_salt(hash: HashAlgorithm, n: u16) -> Result<RsaAlgs> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static MADE: OnceLock<Mutex<HashMap<(HashAlgorithm, u16), RsaAlgs>>> = OnceLock::new();
+    if n > PssSalt::MAX_BYTES {
+        return Err(Error::unsupported(format!(
+            "PSS salts longer than {} bytes",
+            PssSalt::MAX_BYTES
+        )));
+    }
+    if !matches!(
+        hash,
+        HashAlgorithm::Sha256 | HashAlgorithm::Sha384 | HashAlgorithm::Sha512
+    ) {
+        return Err(unsupported_rsa_hash(hash));
+    }
+    let mut made = MADE
+        .get_or_init(Mutex::default)
+        .lock()
+        .map_err(|_| Error::Internal("PSS salt table"))?;
+    let entry = made.entry((hash, n)).or_insert_with(|| {
+        let len = signature::RsaPssSaltLength::Custom(n);
+        let (sign, verify) = match hash {
+            HashAlgorithm::Sha256 => (
+                signature::RSA_PSS_SHA256.with_pss_salt_length(len),
+                signature::RSA_PSS_2048_8192_SHA256.with_pss_salt_length(len),
+            ),
+            HashAlgorithm::Sha384 => (
+                signature::RSA_PSS_SHA384.with_pss_salt_length(len),
+                signature::RSA_PSS_2048_8192_SHA384.with_pss_salt_length(len),
+            ),
+            _ => (
+                signature::RSA_PSS_SHA512.with_pss_salt_length(len),
+                signature::RSA_PSS_2048_8192_SHA512.with_pss_salt_length(len),
+            ),
+        };
+        (Box::leak(Box::new(sign)), Box::leak(Box::new(verify)))
+    });
+    Ok(*entry)
+}
+
+fn unsupported_rsa_hash(hash: HashAlgorithm) -> Error {
+    Error::unsupported(format!(
+        "RSA signatures over {} digests (Sigil signs RSA with SHA-256, SHA-384 or SHA-512)",
+        hash.vault_name()
+    ))
+}
+
 static RSA_PSS_SHA256_MAX_SALT: signature::RsaSignatureEncoding =
     signature::RSA_PSS_SHA256.with_pss_salt_length(signature::RsaPssSaltLength::Max);
 static RSA_PSS_SHA384_MAX_SALT: signature::RsaSignatureEncoding =
@@ -561,15 +617,15 @@ static RSA_PSS_VERIFY_SHA512_MAX_SALT: signature::RsaParameters =
     signature::RSA_PSS_2048_8192_SHA512.with_pss_salt_length(signature::RsaPssSaltLength::Max);
 
 /// The aws-lc signing encoding and verification parameters for an RSA prehashed signature.
-pub(super) fn rsa_prehashed(
-    hash: HashAlgorithm,
-    how: Prehashed,
-) -> Result<(
-    &'static signature::RsaSignatureEncoding,
-    &'static signature::RsaParameters,
-)> {
+pub(super) fn rsa_prehashed(hash: HashAlgorithm, how: Prehashed) -> Result<RsaAlgs> {
     use signature as s;
     Ok(match (how, hash) {
+        (
+            Prehashed::RsaPss {
+                salt: PssSalt::Bytes(n),
+            },
+            hash,
+        ) => return explicit_salt(hash, n),
         (Prehashed::RsaPkcs1, HashAlgorithm::Sha256) => {
             (&s::RSA_PKCS1_SHA256, &s::RSA_PKCS1_2048_8192_SHA256)
         }
@@ -579,33 +635,37 @@ pub(super) fn rsa_prehashed(
         (Prehashed::RsaPkcs1, HashAlgorithm::Sha512) => {
             (&s::RSA_PKCS1_SHA512, &s::RSA_PKCS1_2048_8192_SHA512)
         }
-        (Prehashed::RsaPss { max_salt: false }, HashAlgorithm::Sha256) => {
-            (&s::RSA_PSS_SHA256, &s::RSA_PSS_2048_8192_SHA256)
-        }
-        (Prehashed::RsaPss { max_salt: false }, HashAlgorithm::Sha384) => {
-            (&s::RSA_PSS_SHA384, &s::RSA_PSS_2048_8192_SHA384)
-        }
-        (Prehashed::RsaPss { max_salt: false }, HashAlgorithm::Sha512) => {
-            (&s::RSA_PSS_SHA512, &s::RSA_PSS_2048_8192_SHA512)
-        }
-        (Prehashed::RsaPss { max_salt: true }, HashAlgorithm::Sha256) => {
+        (
+            Prehashed::RsaPss {
+                salt: PssSalt::Hash,
+            },
+            HashAlgorithm::Sha256,
+        ) => (&s::RSA_PSS_SHA256, &s::RSA_PSS_2048_8192_SHA256),
+        (
+            Prehashed::RsaPss {
+                salt: PssSalt::Hash,
+            },
+            HashAlgorithm::Sha384,
+        ) => (&s::RSA_PSS_SHA384, &s::RSA_PSS_2048_8192_SHA384),
+        (
+            Prehashed::RsaPss {
+                salt: PssSalt::Hash,
+            },
+            HashAlgorithm::Sha512,
+        ) => (&s::RSA_PSS_SHA512, &s::RSA_PSS_2048_8192_SHA512),
+        (Prehashed::RsaPss { salt: PssSalt::Max }, HashAlgorithm::Sha256) => {
             (&RSA_PSS_SHA256_MAX_SALT, &RSA_PSS_VERIFY_SHA256_MAX_SALT)
         }
-        (Prehashed::RsaPss { max_salt: true }, HashAlgorithm::Sha384) => {
+        (Prehashed::RsaPss { salt: PssSalt::Max }, HashAlgorithm::Sha384) => {
             (&RSA_PSS_SHA384_MAX_SALT, &RSA_PSS_VERIFY_SHA384_MAX_SALT)
         }
-        (Prehashed::RsaPss { max_salt: true }, HashAlgorithm::Sha512) => {
+        (Prehashed::RsaPss { salt: PssSalt::Max }, HashAlgorithm::Sha512) => {
             (&RSA_PSS_SHA512_MAX_SALT, &RSA_PSS_VERIFY_SHA512_MAX_SALT)
         }
         (Prehashed::Ecdsa { .. }, _) => {
             return Err(Error::unsupported("ECDSA is not an RSA signature"));
         }
-        (_, other) => {
-            return Err(Error::unsupported(format!(
-                "RSA signatures over {} digests (Sigil signs RSA with SHA-256, SHA-384 or SHA-512)",
-                other.vault_name()
-            )));
-        }
+        (_, other) => return Err(unsupported_rsa_hash(other)),
     })
 }
 

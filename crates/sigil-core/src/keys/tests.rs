@@ -290,8 +290,10 @@ fn prehashed_rsa_pkcs1_and_pss_with_both_salt_lengths() {
         let d = digest(hash, b"message");
         for how in [
             Prehashed::RsaPkcs1,
-            Prehashed::RsaPss { max_salt: false },
-            Prehashed::RsaPss { max_salt: true },
+            Prehashed::RsaPss {
+                salt: PssSalt::Hash,
+            },
+            Prehashed::RsaPss { salt: PssSalt::Max },
         ] {
             let sig = key.sign_prehashed(&d, hash, how).unwrap();
             public.verify_prehashed(&d, hash, how, &sig).unwrap();
@@ -301,7 +303,13 @@ fn prehashed_rsa_pkcs1_and_pss_with_both_salt_lengths() {
         }
         // Hash-length salt is the ordinary scheme.
         let sig = key
-            .sign_prehashed(&d, hash, Prehashed::RsaPss { max_salt: false })
+            .sign_prehashed(
+                &d,
+                hash,
+                Prehashed::RsaPss {
+                    salt: PssSalt::Hash,
+                },
+            )
             .unwrap();
         let scheme = match hash {
             H::Sha256 => SignatureScheme::RsaPssSha256,
@@ -310,6 +318,37 @@ fn prehashed_rsa_pkcs1_and_pss_with_both_salt_lengths() {
         };
         public.verify(b"message", &sig, scheme).unwrap();
     }
+    // An explicit salt length signs and verifies as itself only.
+    let d256 = digest(H::Sha256, b"m");
+    let twenty = Prehashed::RsaPss {
+        salt: PssSalt::Bytes(20),
+    };
+    let sig = key.sign_prehashed(&d256, H::Sha256, twenty).unwrap();
+    public
+        .verify_prehashed(&d256, H::Sha256, twenty, &sig)
+        .unwrap();
+    assert!(
+        public
+            .verify_prehashed(
+                &d256,
+                H::Sha256,
+                Prehashed::RsaPss {
+                    salt: PssSalt::Hash
+                },
+                &sig
+            )
+            .is_err()
+    );
+    assert!(
+        key.sign_prehashed(
+            &d256,
+            H::Sha256,
+            Prehashed::RsaPss {
+                salt: PssSalt::Bytes(5000)
+            }
+        )
+        .is_err()
+    );
     let d = digest(H::Sha3_256, b"m");
     assert!(matches!(
         key.sign_prehashed(&d, H::Sha3_256, Prehashed::RsaPkcs1),

@@ -40,32 +40,51 @@ pub(super) async fn export(
     let Some(key) = t.load(view, name, nanos(req)).await? else {
         return Err(ApiError::NotFound);
     };
-    let public_only = kind_name == "public-key";
-    if !public_only && !key.exportable {
+    let what = match kind_name {
+        "encryption-key" => What::Encryption,
+        "signing-key" => What::Signing,
+        "hmac-key" => What::Hmac,
+        "public-key" => What::Public,
+        _ => return Err(ApiError::bad(format!("invalid export type: {kind_name}"))),
+    };
+    if what != What::Public && !key.exportable {
         return Err(ApiError::bad("private key material is not exportable"));
     }
-    let what = match kind_name {
-        "encryption-key" if key.kind.supports_encryption() => What::Encryption,
-        "signing-key" if key.kind.supports_signing() => What::Signing,
-        "hmac-key" => What::Hmac,
-        "public-key" if key.kind.supports_signing() => What::Public,
-        "encryption-key" | "signing-key" | "public-key" => {
-            return Err(ApiError::bad(format!(
-                "{kind_name} export is not supported for keys of type {}",
+    match what {
+        What::Encryption if !key.kind.supports_encryption() => {
+            return Err(ApiError::bad("encryption not supported for the key"));
+        }
+        What::Signing if !key.kind.supports_signing() => {
+            return Err(ApiError::bad("signing not supported for the key"));
+        }
+        // Vault answers this one as its own (500) error.
+        What::Public if !key.kind.supports_signing() => {
+            return Err(ApiError::internal(format!(
+                "unknown key type {} for export type public-key",
                 key.kind
             )));
         }
-        _ => return Err(ApiError::bad(format!("invalid export type: {kind_name}"))),
-    };
+        _ => {}
+    }
     let numbers: Vec<u32> = match version {
-        "" => key.versions.keys().copied().collect(),
+        "" => key
+            .versions
+            .keys()
+            .copied()
+            .filter(|n| *n >= key.min_decryption_version)
+            .collect(),
         "latest" => vec![key.latest_version],
         v => {
             let n: u32 = v
                 .parse()
                 .map_err(|_| ApiError::bad("invalid key version"))?;
-            if n == 0 || n > key.latest_version || !key.versions.contains_key(&n) {
-                return Err(ApiError::bad("invalid key version"));
+            if n < key.min_decryption_version {
+                return Err(ApiError::bad(
+                    "version for export is below minimum decryption version",
+                ));
+            }
+            if !key.versions.contains_key(&n) {
+                return Err(ApiError::bad("version does not exist or cannot be found"));
             }
             vec![n]
         }
@@ -106,9 +125,17 @@ fn exported(key: &Key, n: u32, what: What) -> Result<Zeroizing<String>, ApiError
         }
         (What::Signing, Kind::Ed25519) => base64_encode(m),
         (What::Public, Kind::Ed25519) => base64_encode(&m[32..]),
-        (What::Public, _) => PrivateKey::from_pkcs8_der(m)
-            .and_then(|k| k.public_key().to_spki_pem())
-            .map_err(ApiError::internal)?,
+        // Vault trims the PEM of exported EC public keys (not of RSA ones).
+        (What::Public, k) => {
+            let pem = PrivateKey::from_pkcs8_der(m)
+                .and_then(|k| k.public_key().to_spki_pem())
+                .map_err(ApiError::internal)?;
+            if k.is_ecdsa() {
+                pem.trim_end().to_owned()
+            } else {
+                pem
+            }
+        }
         (_, k) => {
             let pem = PrivateKey::from_pkcs8_der(m)
                 .and_then(|k| k.to_traditional_pem())
@@ -133,11 +160,12 @@ pub(super) async fn backup(
     let now = nanos(req);
     let done = t
         .modify(view, name, |k| {
+            // Vault answers these refusals as its own (500) errors.
             if !k.exportable {
-                return Err(ApiError::bad("exporting is disallowed on the policy"));
+                return Err(ApiError::internal("exporting is disallowed on the policy"));
             }
             if !k.allow_plaintext_backup {
-                return Err(ApiError::bad(
+                return Err(ApiError::internal(
                     "plaintext backup is disallowed on the policy",
                 ));
             }
@@ -149,7 +177,7 @@ pub(super) async fn backup(
         })
         .await?;
     let Some((key, ())) = done else {
-        return Err(ApiError::bad(format!("key {name:?} not found")));
+        return Err(ApiError::internal(format!("key {name:?} not found")));
     };
     let json = to_go_json(&key)?;
     Ok(Response::data(crate::engine::map([(
@@ -171,7 +199,7 @@ pub(super) async fn restore(
     };
     let force = bool_field(d, "force")?.unwrap_or(false);
     let raw = Zeroizing::new(
-        base64_decode(b64).map_err(|_| ApiError::bad("invalid backup: not base64"))?,
+        base64_decode(b64).map_err(|_| ApiError::internal(super::ops::go_base64_error(b64)))?,
     );
     let mut key = from_go_json(&raw).map_err(|e| match e {
         OpError::User(m) => ApiError::bad(format!("invalid backup: {m}")),
@@ -187,7 +215,10 @@ pub(super) async fn restore(
     });
     let _guard = t.stripes.lock(&key.name).await;
     if !force && Transit::read_stored(view, &key.name).await?.is_some() {
-        return Err(ApiError::bad(format!("key {:?} already exists", key.name)));
+        return Err(ApiError::internal(format!(
+            "key {:?} already exists",
+            key.name
+        )));
     }
     Transit::persist(view, &key).await?;
     t.cache_put(key);

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sigil_core::aead::{AeadAlgorithm, AeadKey};
 use sigil_core::encoding::{base64_decode, base64_encode, base64url_decode, base64url_encode};
 use sigil_core::hash::{self, HashAlgorithm, MacAlgorithm, MacKey};
-use sigil_core::keys::{KeyType, Prehashed, PrivateKey, PublicKey};
+use sigil_core::keys::{KeyType, Prehashed, PrivateKey, PssSalt, PublicKey};
 use sigil_core::secret::SecretBytes;
 
 /// Go's and Vault's convergent encryption scheme version for new keys.
@@ -505,13 +505,13 @@ impl Key {
         })?;
         // Vault's first keys were numbered from zero; v0 means v1.
         let n = if n == 0 { 1 } else { n };
-        if n < 0 || n > i64::from(self.latest_version) {
+        if n > i64::from(self.latest_version) {
             return Err(OpError::user(format!("invalid {what}: version is too new")));
         }
-        let n = u32::try_from(n).map_err(internal)?;
-        if n < self.min_decryption_version {
+        if n < i64::from(self.min_decryption_version) {
             return Err(OpError::user(TOO_OLD));
         }
+        let n = u32::try_from(n).map_err(internal)?;
         Ok((n, body))
     }
 
@@ -666,7 +666,10 @@ impl Key {
     fn signer(&self, n: u32, context: &[u8]) -> Result<Signer<'_>, OpError> {
         let v = self.version(n)?;
         if self.derived && self.kind == Kind::Ed25519 {
-            let seed = self.derive(n, context, 32)?;
+            // Vault reports a failed derivation here as its own (500) error.
+            let seed = self
+                .derive(n, context, 32)
+                .map_err(|e| OpError::Internal(format!("error deriving key: {}", e.message())))?;
             let key = PrivateKey::from_ed25519_seed(seed.expose_secret()).map_err(internal)?;
             return Ok(Signer::Owned(key));
         }
@@ -687,7 +690,7 @@ impl Key {
             key.sign(input, sigil_core::keys::SignatureScheme::Ed25519)
                 .map_err(internal)?
         } else {
-            let how = opts.prehashed(self.kind)?;
+            let how = opts.prehashed(self.kind, false)?;
             key.sign_prehashed(input, opts.hash, how)
                 .map_err(|e| OpError::user(e.to_string()))?
         };
@@ -726,18 +729,14 @@ impl Key {
                 .verify(input, &raw, sigil_core::keys::SignatureScheme::Ed25519)
                 .is_ok()
         } else {
-            let how = opts.prehashed(self.kind)?;
+            let how = opts.prehashed(self.kind, false)?;
             let ok = public.verify_prehashed(input, opts.hash, how, &raw).is_ok();
-            // `auto` salt verifies whatever salt length the signer chose: Vault signs with the
-            // longest salt, most other signers with the hash length.
-            ok || (how == Prehashed::RsaPss { max_salt: true }
+            // `auto` salt takes the two lengths signers use: Vault signs with the longest
+            // salt, most other signers with the hash length.
+            ok || (opts.salt == Salt::Auto
+                && self.kind.is_rsa()
                 && public
-                    .verify_prehashed(
-                        input,
-                        opts.hash,
-                        Prehashed::RsaPss { max_salt: false },
-                        &raw,
-                    )
+                    .verify_prehashed(input, opts.hash, opts.prehashed(self.kind, true)?, &raw)
                     .is_ok())
         };
         Ok(ok)
@@ -746,20 +745,44 @@ impl Key {
     /// HMAC of `input` with version `n`'s HMAC key: `vault:vN:` + base64.
     pub(super) fn hmac(&self, n: u32, alg: HashAlgorithm, input: &[u8]) -> Result<String, OpError> {
         let v = self.version(n)?;
-        let tag = hmac(alg, v.hmac_key.expose_secret(), input)?;
+        let tag = hash::hmac_any(alg, v.hmac_key.expose_secret(), input);
         Ok(format!("{}{}", Self::prefix(n), base64_encode(&tag)))
     }
 
-    /// Checks an HMAC made by [`Key::hmac`], in constant time.
+    /// Checks an HMAC made by [`Key::hmac`], in constant time, with Vault's messages for a
+    /// malformed one.
     pub(super) fn verify_hmac(
         &self,
         value: &str,
         alg: HashAlgorithm,
         input: &[u8],
     ) -> Result<bool, OpError> {
-        let (n, _) = self.split(value, "signature")?;
-        let expected = self.hmac(n, alg, input)?;
-        Ok(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), value.as_bytes()).into())
+        let rest = value
+            .strip_prefix("vault:v")
+            .ok_or_else(|| OpError::user("invalid HMAC to verify: no prefix"))?;
+        let (num, body) = rest
+            .split_once(':')
+            .ok_or_else(|| OpError::user("invalid HMAC: wrong number of fields"))?;
+        let n: i64 = num
+            .parse()
+            .map_err(|_| OpError::user("invalid HMAC: version number could not be decoded"))?;
+        let given = base64_decode(body).map_err(|_| {
+            OpError::user(format!(
+                "unable to decode verification HMAC as base64: {}",
+                super::ops::go_base64_error(body)
+            ))
+        })?;
+        if n > i64::from(self.latest_version) {
+            return Err(OpError::user("invalid HMAC: version is too new"));
+        }
+        if n < i64::from(self.min_decryption_version) {
+            return Err(OpError::user(
+                "cannot verify HMAC: version is too old (disallowed by policy)",
+            ));
+        }
+        let v = self.version(u32::try_from(n).map_err(internal)?)?;
+        let expected = hash::hmac_any(alg, v.hmac_key.expose_secret(), input);
+        Ok(subtle::ConstantTimeEq::ct_eq(expected.as_slice(), given.as_slice()).into())
     }
 
     /// The stored form.
@@ -860,41 +883,52 @@ impl Signer<'_> {
     }
 }
 
-/// HMAC with one of the SHA-2 hashes.
-pub(super) fn hmac(alg: HashAlgorithm, key: &[u8], input: &[u8]) -> Result<Vec<u8>, OpError> {
-    let mac = MacAlgorithm::for_hash(alg)
-        .map_err(|_| OpError::user(format!("unsupported algorithm {}", alg.vault_name())))?;
-    Ok(MacKey::new(mac, key).map_err(internal)?.sign(input))
+/// `salt_length` of an RSA-PSS signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Salt {
+    /// Vault's default: sign with the longest salt; verify either usual length.
+    Auto,
+    /// As long as the hash.
+    Hash,
+    /// Exactly this many bytes.
+    Bytes(u16),
 }
 
 /// The options of a `sign` or `verify` request that shape the signature.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct SignOptions {
     pub(super) hash: HashAlgorithm,
-    /// `signature_algorithm`: PSS (default) or PKCS#1 v1.5, for RSA keys.
-    pub(super) pkcs1v15: bool,
-    /// PSS salt: as long as possible (`auto`, Vault's default) or the hash length (`hash`).
-    pub(super) max_salt: bool,
+    /// `signature_algorithm` as given: `pss` (or empty) or `pkcs1v15`; anything else fails
+    /// when an RSA key uses it, as in Vault.
+    pub(super) signature_algorithm: String,
+    pub(super) salt: Salt,
     /// `marshaling_algorithm=jws`: r‖s for ECDSA, base64url for every key.
     pub(super) jws: bool,
 }
 
 impl SignOptions {
-    fn prehashed(&self, kind: Kind) -> Result<Prehashed, OpError> {
+    /// How the digest is signed. `alternate` asks for the second salt length `auto` accepts.
+    fn prehashed(&self, kind: Kind, alternate: bool) -> Result<Prehashed, OpError> {
         if kind.is_ecdsa() {
-            Ok(Prehashed::Ecdsa { fixed: self.jws })
-        } else if kind.is_rsa() {
-            Ok(if self.pkcs1v15 {
-                Prehashed::RsaPkcs1
-            } else {
-                Prehashed::RsaPss {
-                    max_salt: self.max_salt,
-                }
-            })
-        } else {
-            Err(OpError::user(format!(
+            return Ok(Prehashed::Ecdsa { fixed: self.jws });
+        }
+        if !kind.is_rsa() {
+            return Err(OpError::user(format!(
                 "message signing not supported for key type {kind}"
-            )))
+            )));
+        }
+        match self.signature_algorithm.as_str() {
+            "" | "pss" => Ok(Prehashed::RsaPss {
+                salt: match (self.salt, alternate) {
+                    (Salt::Auto, false) => PssSalt::Max,
+                    (Salt::Auto | Salt::Hash, _) => PssSalt::Hash,
+                    (Salt::Bytes(n), _) => PssSalt::Bytes(n),
+                },
+            }),
+            "pkcs1v15" => Ok(Prehashed::RsaPkcs1),
+            other => Err(OpError::Internal(format!(
+                "unsupported rsa signature algorithm {other}"
+            ))),
         }
     }
 }

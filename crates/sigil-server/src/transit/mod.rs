@@ -367,11 +367,13 @@ impl Transit {
     async fn delete(&self, view: &View, name: &str) -> Result<Response, ApiError> {
         let _guard = self.stripes.lock(name).await;
         let Some(key) = Self::read_stored(view, name).await? else {
-            return Ok(Response::empty());
+            return Err(ApiError::bad(format!(
+                "error deleting policy {name}: could not delete key; not found"
+            )));
         };
         if !key.deletion_allowed {
             return Err(ApiError::bad(format!(
-                "error deleting policy {name}: deletion is not allowed for this policy"
+                "error deleting policy {name}: deletion is not allowed for this key"
             )));
         }
         view.delete(&format!("{KEY_PREFIX}{name}")).await?;
@@ -558,6 +560,12 @@ fn spec_from(d: &Map<String, Value>, default_type: &str) -> Result<Spec, ApiErro
         ));
     }
     let key_size = match int_field(d, "key_size")? {
+        // Vault needs a size for HMAC keys, and says so as its own (500) error.
+        None | Some(0) if kind == Kind::Hmac => {
+            return Err(ApiError::internal(format!(
+                "invalid key size for HMAC key, must be between {HMAC_MIN} and {HMAC_MAX} bytes"
+            )));
+        }
         None | Some(0) => HMAC_MIN,
         Some(_) if kind != Kind::Hmac => {
             return Err(ApiError::bad(format!(
@@ -671,6 +679,7 @@ fn describe(k: &Key) -> Map<String, Value> {
                 (
                     n.to_string(),
                     json!({
+                        "certificate_chain": "",
                         "creation_time": v.created,
                         "name": curve,
                         "public_key": public,
