@@ -57,11 +57,31 @@ impl Chain {
     /// Adds `seq` and `prev` to `rec`, serializes it as one line (without the newline) and
     /// advances the chain. Call [`Chain::commit`] only once the line is written, so a failed
     /// write does not leave a gap.
-    pub(crate) fn seal(&self, mut rec: Map<String, Value>) -> Vec<u8> {
-        rec.insert("seq".into(), (self.seq + 1).into());
-        rec.insert("prev".into(), self.prev.clone().into());
+    pub(crate) fn seal(&self, rec: &Map<String, Value>) -> Vec<u8> {
         // A map of JSON values always serializes.
-        serde_json::to_vec(&Value::Object(rec)).unwrap_or_default()
+        self.seal_json(&serde_json::to_vec(rec).unwrap_or_default())
+    }
+
+    /// [`Chain::seal`] for a record already serialized as a JSON object (`{...}`): `prev`
+    /// and `seq` are appended as its last members. Callers serialize records on their own
+    /// threads, so the device's writer only appends, hashes and writes.
+    pub(crate) fn seal_json(&self, object: &[u8]) -> Vec<u8> {
+        let inner = object
+            .strip_prefix(b"{")
+            .and_then(|o| o.strip_suffix(b"}"))
+            .unwrap_or_default();
+        let mut line = Vec::with_capacity(object.len() + 96);
+        line.push(b'{');
+        line.extend_from_slice(inner);
+        if !inner.is_empty() {
+            line.push(b',');
+        }
+        line.extend_from_slice(b"\"prev\":\"");
+        line.extend_from_slice(self.prev.as_bytes());
+        line.extend_from_slice(b"\",\"seq\":");
+        line.extend_from_slice((self.seq + 1).to_string().as_bytes());
+        line.push(b'}');
+        line
     }
 
     /// Advances the chain past `line`, which was written.

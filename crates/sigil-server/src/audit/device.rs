@@ -26,7 +26,7 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use serde_json::{Map, Value};
+use serde_json::Map;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::api::ApiError;
@@ -221,7 +221,7 @@ pub(crate) fn open_file(
         rec.insert("time".into(), rfc3339_nanos(SystemTime::now()).into());
         rec.insert("event".into(), "torn_tail_truncated".into());
         rec.insert("truncated_bytes".into(), (len - complete).into());
-        let line = chain.seal(rec);
+        let line = chain.seal(&rec);
         sink.write_line(&line).map_err(|e| fail("write to", &e))?;
         chain.commit(&line);
     }
@@ -262,11 +262,11 @@ fn rfind_newline(file: &mut File, end: u64) -> io::Result<Option<u64>> {
 /// Most records one write carries.
 const MAX_BATCH: usize = 64;
 
-/// Records for a device's writer, written together and in order: each without
-/// `seq`/`prev`, and where to say whether they were written.
+/// Records for a device's writer, written together and in order: each a serialized JSON
+/// object without `seq`/`prev`, and where to say whether they were written.
 #[derive(Debug)]
 pub(crate) struct Job {
-    pub(crate) records: Vec<Map<String, Value>>,
+    pub(crate) records: Vec<Vec<u8>>,
     pub(crate) reply: UnboundedSender<bool>,
 }
 
@@ -296,8 +296,8 @@ pub(crate) fn spawn_writer(
                 let mut block = Vec::new();
                 let mut replies = Vec::with_capacity(jobs.len());
                 for job in jobs {
-                    for record in job.records {
-                        let line = chain.seal(record);
+                                        for record in job.records {
+                        let line = chain.seal_json(&record);
                         chain.commit(&line);
                         if !block.is_empty() {
                             block.push(b'\n');

@@ -235,8 +235,13 @@ impl AuditBroker {
                 return Ok(());
             }
             for (name, d) in devices.iter() {
+                // Serialized here, on the caller's thread: the writer only chains and writes.
+                let records = build(&d.salt)
+                    .iter()
+                    .map(|r| serde_json::to_vec(r).unwrap_or_default())
+                    .collect();
                 let job = Job {
-                    records: build(&d.salt),
+                    records,
                     reply: reply.clone(),
                 };
                 match d.queue.try_send(job) {

@@ -219,7 +219,7 @@ fn chained(n: u64) -> Vec<String> {
             let mut rec = Map::new();
             rec.insert("type".into(), "request".into());
             rec.insert("i".into(), i.into());
-            let line = chain.seal(rec);
+            let line = chain.seal(&rec);
             chain.commit(&line);
             format!("{}\n", String::from_utf8(line).unwrap())
         })
