@@ -5,9 +5,17 @@
 //! `accessor/<accessor>` holds that HMAC; `parent/<parent accessor>/<child accessor>` is the
 //! tree that revocation walks. Lookups find entries by their HMAC key, so no secret is ever
 //! compared byte by byte.
+//!
+//! Looked-up entries are cached in memory (bounded), so a request does not read and decrypt
+//! its token's entry from storage. Every write of the store empties the cache after it
+//! commits, and a lookup that read storage before a write cannot put its stale entry back
+//! (a generation count is checked under the cache's lock): a revoked or changed token is
+//! never served from the cache.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use serde::{Deserialize, Serialize};
 use sigil_core::hash::{MacAlgorithm, MacKey};
@@ -149,6 +157,50 @@ pub struct TokenStore {
     key: OnceCell<MacKey>,
     // Serializes read-modify-write of entries (uses, renewals, revocation).
     lock: Mutex<()>,
+    cache: EntryCache,
+}
+
+/// The most entries the lookup cache holds; it is emptied when full.
+const CACHE_MAX: usize = 4096;
+
+/// Entries by HMAC, with the generation of the last write.
+#[derive(Default)]
+struct EntryCache {
+    generation: AtomicU64,
+    map: RwLock<HashMap<String, Arc<TokenEntry>>>,
+}
+
+impl EntryCache {
+    fn get(&self, hash: &str) -> Option<Arc<TokenEntry>> {
+        self.map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(hash)
+            .cloned()
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Caches `entry` unless a write happened since `generation` was read.
+    fn insert(&self, generation: u64, hash: &str, entry: Arc<TokenEntry>) {
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        if self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
+        if map.len() >= CACHE_MAX {
+            map.clear();
+        }
+        map.insert(hash.to_owned(), entry);
+    }
+
+    /// Called after every write.
+    fn invalidate(&self) {
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        map.clear();
+    }
 }
 
 impl std::fmt::Debug for TokenStore {
@@ -204,7 +256,26 @@ impl TokenStore {
             max_ttl,
             key: OnceCell::new(),
             lock: Mutex::new(()),
+            cache: EntryCache::default(),
         }
+    }
+
+    /// A transaction on the view, then the cache emptied (even if the write failed: its
+    /// outcome is then unknown).
+    async fn commit(&self, ops: Vec<ViewOp>) -> Result<(), ApiError> {
+        let out = self.view.transaction(ops).await;
+        self.cache.invalidate();
+        out
+    }
+
+    /// One entry written, then the cache emptied.
+    async fn put_entry(&self, entry: &TokenEntry) -> Result<(), ApiError> {
+        let out = self
+            .view
+            .put(&format!("id/{}", entry.hash), to_json(entry)?)
+            .await;
+        self.cache.invalidate();
+        out
     }
 
     /// The store's view.
@@ -246,7 +317,15 @@ impl TokenStore {
             return Ok(None);
         }
         let hash = self.hmac(token).await?;
-        self.live(self.by_hash(&hash).await?, now).await
+        if let Some(cached) = self.cache.get(&hash) {
+            return self.live_arc(Some(cached), now).await;
+        }
+        let generation = self.cache.generation();
+        let entry = self.by_hash(&hash).await?.map(Arc::new);
+        if let Some(e) = &entry {
+            self.cache.insert(generation, &hash, Arc::clone(e));
+        }
+        self.live_arc(entry, now).await
     }
 
     /// The entry with `accessor`, or `None` if unknown or expired.
@@ -270,13 +349,20 @@ impl TokenStore {
         entry: Option<TokenEntry>,
         now: u64,
     ) -> Result<Option<Arc<TokenEntry>>, ApiError> {
+        self.live_arc(entry.map(Arc::new), now).await
+    }
+
+    async fn live_arc(
+        &self,
+        entry: Option<Arc<TokenEntry>>,
+        now: u64,
+    ) -> Result<Option<Arc<TokenEntry>>, ApiError> {
         match entry {
             Some(e) if e.expire_time != 0 && now >= e.expire_time => {
                 self.revoke_tree(&e.accessor).await?;
                 Ok(None)
             }
-            Some(e) => Ok(Some(Arc::new(e))),
-            None => Ok(None),
+            other => Ok(other),
         }
     }
 
@@ -296,11 +382,9 @@ impl TokenStore {
         stored.num_uses -= 1;
         if stored.num_uses == 0 {
             let ops = self.tree_ops(&stored.accessor).await?;
-            return self.view.transaction(ops).await;
+            return self.commit(ops).await;
         }
-        self.view
-            .put(&format!("id/{}", stored.hash), to_json(&stored)?)
-            .await
+        self.put_entry(&stored).await
     }
 
     /// Creates a token under `parent` (`None`: an orphan issued by an auth method).
@@ -409,7 +493,7 @@ impl TokenStore {
                 Vec::new(),
             ));
         }
-        self.view.transaction(ops).await?;
+        self.commit(ops).await?;
         Ok(entry.auth(token, now))
     }
 
@@ -457,9 +541,7 @@ impl TokenStore {
             ttl = ttl.min(left);
         }
         e.expire_time = now.saturating_add(ttl);
-        self.view
-            .put(&format!("id/{}", e.hash), to_json(&e)?)
-            .await?;
+        self.put_entry(&e).await?;
         Ok(e)
     }
 
@@ -493,7 +575,7 @@ impl TokenStore {
         if ops.is_empty() {
             return Ok(());
         }
-        self.view.transaction(ops).await
+        self.commit(ops).await
     }
 
     /// Revokes only the token with `accessor`; its children become orphans.
@@ -525,7 +607,7 @@ impl TokenStore {
                 }
             }
         }
-        self.view.transaction(ops).await
+        self.commit(ops).await
     }
 
     /// Every accessor.

@@ -199,3 +199,33 @@ fn base62_is_base62() {
     assert!(t.bytes().all(|b| b.is_ascii_alphanumeric()));
     assert_ne!(t, random_base62(64).unwrap());
 }
+
+#[test]
+fn a_lookup_that_read_before_a_write_cannot_cache_a_stale_entry() {
+    let c = EntryCache::default();
+    let before = c.generation();
+    c.invalidate();
+    c.insert(before, "h", Arc::new(TokenEntry::default()));
+    assert!(c.get("h").is_none(), "stale entry cached");
+    let now = c.generation();
+    c.insert(now, "h", Arc::new(TokenEntry::default()));
+    assert!(c.get("h").is_some());
+    c.invalidate();
+    assert!(c.get("h").is_none());
+}
+
+#[tokio::test]
+async fn cached_lookups_see_renewals_uses_and_revocations() {
+    let s = store();
+    let r = root(&s).await;
+    let mut p = params(&["p"]);
+    p.num_uses = 3;
+    let t = s.create(Some(&r), p, T0).await.unwrap();
+    let first = s.lookup(&t.client_token, T0).await.unwrap().unwrap();
+    // Served from the cache now; a use must show in the next lookup.
+    s.use_once(&first).await.unwrap();
+    let second = s.lookup(&t.client_token, T0).await.unwrap().unwrap();
+    assert_eq!(second.num_uses, first.num_uses - 1);
+    s.revoke_tree(&t.accessor).await.unwrap();
+    assert!(s.lookup(&t.client_token, T0).await.unwrap().is_none());
+}
