@@ -185,3 +185,59 @@ fn bao_cli_transit_against_openbao() {
     let bao = OpenBao::start();
     bao_cli_transit(&|args| bao.bao(args));
 }
+
+#[test]
+fn transit_secrets_stay_out_of_the_audit_log() {
+    let dev = Dev::start();
+    let ok = |args: &[&str]| {
+        let out = dev.sigil(args);
+        assert_eq!(out.code, 0, "sigil {args:?}: {}", out.stderr);
+        serde_json::from_str::<Value>(&out.stdout_str()).unwrap_or(Value::Null)
+    };
+    ok(&["write", "sys/mounts/transit", "type=transit"]);
+    ok(&[
+        "write",
+        "transit/keys/k",
+        "exportable=true",
+        "allow_plaintext_backup=true",
+    ]);
+    // A distinctive plaintext, through encrypt and back through decrypt.
+    let plaintext = "c2lnaWwtYXVkaXQtY2FuYXJ5LTdmM2E5"; // base64("sigil-audit-canary-7f3a9")
+    let ct = ok(&[
+        "write",
+        "transit/encrypt/k",
+        &format!("plaintext={plaintext}"),
+    ]);
+    let ct = ct["ciphertext"].as_str().unwrap().to_owned();
+    let pt = ok(&["write", "transit/decrypt/k", &format!("ciphertext={ct}")]);
+    assert_eq!(pt["plaintext"], plaintext);
+    let key = ok(&["read", "transit/export/encryption-key/k"]);
+    let key = key["keys"]["1"].as_str().unwrap().to_owned();
+    let backup = ok(&["read", "transit/backup/k"]);
+    let backup = backup["backup"].as_str().unwrap().to_owned();
+    let dk = ok(&["write", "transit/datakey/plaintext/k"]);
+    let data_key = dk["plaintext"].as_str().unwrap().to_owned();
+    let log = std::fs::read_to_string(dev.dir.join("audit.log")).unwrap();
+    assert!(
+        log.contains("transit/decrypt/k"),
+        "the requests are audited"
+    );
+    for (what, secret) in [
+        ("plaintext", plaintext),
+        ("ciphertext", ct.as_str()),
+        ("exported key", key.as_str()),
+        ("backup", &backup[..40]),
+        ("data key", data_key.as_str()),
+    ] {
+        assert!(
+            !log.contains(secret),
+            "the audit log holds the {what} in clear"
+        );
+    }
+    let verify = dev.sigil(&[
+        "audit",
+        "verify",
+        dev.dir.join("audit.log").to_str().unwrap(),
+    ]);
+    assert_eq!(verify.code, 0, "{}", verify.stderr);
+}
