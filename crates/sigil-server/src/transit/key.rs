@@ -861,7 +861,7 @@ impl Key {
                 material,
                 hmac_key,
                 v.created_unix,
-                v.created,
+                v.created.clone(),
                 v.convergent_version,
             )?;
         }
@@ -964,6 +964,13 @@ struct StoredVersion {
     created: String,
     created_unix: u64,
     convergent_version: i64,
+}
+
+impl Drop for StoredVersion {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.material);
+        zeroize::Zeroize::zeroize(&mut self.hmac_key);
+    }
 }
 
 impl fmt::Debug for Stored {

@@ -100,12 +100,14 @@ impl Transit {
         let Some(bytes) = view.get(&format!("{KEY_PREFIX}{name}")).await? else {
             return Ok(None);
         };
+        let bytes = zeroize::Zeroizing::new(bytes);
         let stored: key::Stored = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::internal(format!("transit key {name}: {e}")))?;
         Ok(Some(Key::from_stored(stored)?))
     }
 
     async fn persist(view: &View, key: &Key) -> Result<(), ApiError> {
+        // The barrier zeroizes the plaintext document once it is sealed.
         let bytes = serde_json::to_vec(&key.to_stored())
             .map_err(|e| ApiError::internal(format!("transit key: {e}")))?;
         view.put(&format!("{KEY_PREFIX}{}", key.name), bytes).await
