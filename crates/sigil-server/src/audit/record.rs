@@ -140,8 +140,9 @@ pub(crate) fn request_record(
     let mut rec = Map::new();
     rec.insert("type".into(), "request".into());
     rec.insert("time".into(), rfc3339_nanos(req.time).into());
-    rec.insert("auth".into(), auth_block(salt, auth));
-    rec.insert("request".into(), request_block(salt, auth, req, mount));
+    let ids = Ids::new(salt, auth, req);
+    rec.insert("auth".into(), auth_block(&ids, auth));
+    rec.insert("request".into(), request_block(salt, &ids, req, mount));
     rec.insert("error".into(), "".into());
     rec
 }
@@ -154,9 +155,10 @@ pub(crate) fn response_record(
     mount: &AuditMount,
     outcome: Result<&Response, &ApiError>,
 ) -> Map<String, Value> {
+    let ids = Ids::new(salt, auth, req);
     let blocks = (
-        auth_block(salt, auth),
-        request_block(salt, auth, req, mount),
+        auth_block(&ids, auth),
+        request_block(salt, &ids, req, mount),
     );
     response_with(salt, req, mount, outcome, blocks)
 }
@@ -171,8 +173,9 @@ pub(crate) fn exchange_records(
     mount: &AuditMount,
     outcome: Result<&Response, &ApiError>,
 ) -> Vec<Map<String, Value>> {
-    let auth_b = auth_block(salt, auth);
-    let request_b = request_block(salt, auth, req, mount);
+    let ids = Ids::new(salt, auth, req);
+    let auth_b = auth_block(&ids, auth);
+    let request_b = request_block(salt, &ids, req, mount);
     let mut first = Map::new();
     first.insert("type".into(), "request".into());
     first.insert("time".into(), rfc3339_nanos(req.time).into());
@@ -219,13 +222,49 @@ fn response_with(
     rec
 }
 
-fn auth_block(salt: &Salt, auth: &AuditAuth) -> Value {
-    let mut b = Map::new();
-    if let Some(t) = &auth.client_token {
-        b.insert("client_token".into(), salt.hmac(t.expose_secret()).into());
+/// The HMACs of the caller's token and accessor, computed once for all the blocks of a
+/// request's records.
+struct Ids {
+    auth_token: Option<String>,
+    request_token: Option<String>,
+    accessor: Option<String>,
+}
+
+impl Ids {
+    fn new(salt: &Salt, auth: &AuditAuth, req: &Request) -> Self {
+        let auth_token = auth
+            .client_token
+            .as_ref()
+            .map(|t| salt.hmac(t.expose_secret()));
+        // The request's own token wins; the auth block's is the same token seen by the router.
+        let request_token = match (&req.token, &auth.client_token) {
+            (Some(r), Some(a))
+                if bool::from(subtle::ConstantTimeEq::ct_eq(
+                    r.expose_secret().as_bytes(),
+                    a.expose_secret().as_bytes(),
+                )) =>
+            {
+                auth_token.clone()
+            }
+            (Some(r), _) => Some(salt.hmac(r.expose_secret())),
+            (None, _) => auth_token.clone(),
+        };
+        let accessor = (!auth.accessor.is_empty()).then(|| salt.hmac(&auth.accessor));
+        Self {
+            auth_token,
+            request_token,
+            accessor,
+        }
     }
-    if !auth.accessor.is_empty() {
-        b.insert("accessor".into(), salt.hmac(&auth.accessor).into());
+}
+
+fn auth_block(ids: &Ids, auth: &AuditAuth) -> Value {
+    let mut b = Map::new();
+    if let Some(t) = &ids.auth_token {
+        b.insert("client_token".into(), t.clone().into());
+    }
+    if let Some(a) = &ids.accessor {
+        b.insert("accessor".into(), a.clone().into());
     }
     b.insert("display_name".into(), auth.display_name.clone().into());
     b.insert("policies".into(), json!(auth.policies));
@@ -263,23 +302,18 @@ fn response_auth_block(salt: &Salt, a: &Auth) -> Value {
     })
 }
 
-fn request_block(salt: &Salt, auth: &AuditAuth, req: &Request, mount: &AuditMount) -> Value {
+fn request_block(salt: &Salt, ids: &Ids, req: &Request, mount: &AuditMount) -> Value {
     let mut b = Map::new();
     b.insert("id".into(), req.id.clone().into());
     b.insert("operation".into(), req.operation.name().into());
     b.insert("mount_point".into(), mount.point.clone().into());
     b.insert("mount_type".into(), mount.kind.clone().into());
     b.insert("mount_accessor".into(), mount.accessor.clone().into());
-    // The request's own token wins; the auth block's is the same token seen by the router.
-    let token = req.token.as_ref().or(auth.client_token.as_ref());
-    if let Some(t) = token {
-        b.insert("client_token".into(), salt.hmac(t.expose_secret()).into());
+    if let Some(t) = &ids.request_token {
+        b.insert("client_token".into(), t.clone().into());
     }
-    if !auth.accessor.is_empty() {
-        b.insert(
-            "client_token_accessor".into(),
-            salt.hmac(&auth.accessor).into(),
-        );
+    if let Some(a) = &ids.accessor {
+        b.insert("client_token_accessor".into(), a.clone().into());
     }
     b.insert("namespace".into(), json!({"id": "root"}));
     b.insert("path".into(), req.path.clone().into());
