@@ -215,7 +215,7 @@ impl Engine for Transit {
         let (head, rest) = split_first(path);
         let op = req.operation;
         match (head, op) {
-            ("keys", Operation::List) if rest.is_empty() => self.list(view, req).await,
+            ("keys", Operation::List) if rest.is_empty() => Self::list(view).await,
             ("keys", _) if !rest.is_empty() => self.keys_path(req, view, rest).await,
             ("encrypt", Operation::Create | Operation::Update) => {
                 check_name(rest)?;
@@ -314,8 +314,7 @@ impl Engine for Transit {
 }
 
 impl Transit {
-    async fn list(&self, view: &View, req: &Request) -> Result<Response, ApiError> {
-        let _ = req;
+    async fn list(view: &View) -> Result<Response, ApiError> {
         let keys = view.list(KEY_PREFIX, Page::default()).await?;
         if keys.is_empty() {
             return Err(ApiError::NotFound);
