@@ -68,13 +68,18 @@ impl Names {
     }
 
     /// Adds the common name to the DNS SANs (Vault's default, `exclude_cn_from_sans=false`)
-    /// and removes duplicates.
+    /// and removes duplicates (a CSR and the body may name the same host), keeping order.
     fn finish(&mut self) {
+        let mut seen = std::collections::HashSet::new();
         let cn = self.common_name.to_ascii_lowercase();
-        if !cn.is_empty() && !self.dns.iter().any(|d| d.eq_ignore_ascii_case(&cn)) {
-            self.dns.insert(0, cn);
-        }
-        self.dns.dedup();
+        let all = std::iter::once(cn)
+            .filter(|cn| !cn.is_empty())
+            .chain(self.dns.iter().map(|d| d.to_ascii_lowercase()));
+        self.dns = all.filter(|d| seen.insert(d.clone())).collect();
+        let mut seen = std::collections::HashSet::new();
+        self.ips.retain(|ip| seen.insert(*ip));
+        let mut seen = std::collections::HashSet::new();
+        self.uris.retain(|u| seen.insert(u.clone()));
     }
 
     /// Checks every name against the role; the message names the first refused one.

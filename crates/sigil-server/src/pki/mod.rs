@@ -326,8 +326,14 @@ impl Pki {
         })))
     }
 
+    /// Lists `prefix`; serials are shown in Vault's colon form.
     async fn list(view: &View, prefix: &str) -> Result<Response, ApiError> {
-        let keys = view.list(prefix, Page::default()).await?;
+        let mut keys = view.list(prefix, Page::default()).await?;
+        if prefix == "certs/" {
+            for k in &mut keys {
+                *k = k.replace('-', ":");
+            }
+        }
         if keys.is_empty() {
             return Err(ApiError::NotFound);
         }

@@ -360,6 +360,14 @@ async fn sign_uses_the_csr_key_and_the_role_flags() {
         webpki::KeyUsage::client_auth(),
         &["svc.internal"],
     );
+    // The CSR and the body name the same host: it is carried once.
+    let sans = &cert
+        .subject_alternative_name()
+        .unwrap()
+        .unwrap()
+        .value
+        .general_names;
+    assert_eq!(sans.len(), 1, "{sans:?}");
     // The common name may come from the CSR alone.
     let data = f
         .write("sign/clients", json!({"csr": csr(&["svc.internal"], &key)}))
@@ -477,10 +485,7 @@ async fn no_store_roles_leave_no_trace() {
         .unwrap()
         .data
         .unwrap();
-    assert_eq!(
-        listed["keys"],
-        json!([serial_key(&s(&root, "serial_number"))])
-    );
+    assert_eq!(listed["keys"], json!([s(&root, "serial_number")]));
     let missing = f
         .call(
             Operation::Read,
@@ -543,6 +548,35 @@ async fn revoked_serials_and_only_those_are_in_the_crl() {
     assert!(!serials.contains(&s(&b, "serial_number")));
     // The CRL number moves forward.
     assert_eq!(crl.crl_number().map(|n| n.to_string()), Some("2".into()));
+
+    // A relying party with the CRL refuses the revoked leaf and accepts the other.
+    let check = |leaf: &Map<String, Value>| {
+        let root = CertificateDer::from(root_der.as_slice());
+        let anchor = webpki::anchor_from_trusted_cert(&root).unwrap();
+        let crl = webpki::CertRevocationList::from(
+            webpki::BorrowedCertRevocationList::from_der(&der).unwrap(),
+        );
+        let crls = [&crl];
+        let revocation = webpki::RevocationOptionsBuilder::new(&crls)
+            .unwrap()
+            .build();
+        let leaf_der = der_of(&s(leaf, "certificate"));
+        let leaf_der = CertificateDer::from(leaf_der.as_slice());
+        let ee = webpki::EndEntityCert::try_from(&leaf_der).unwrap();
+        let at = UnixTime::since_unix_epoch(Duration::from_secs(NOW + 60));
+        ee.verify_for_usage(
+            webpki::ALL_VERIFICATION_ALGS,
+            &[anchor],
+            &[],
+            at,
+            webpki::KeyUsage::server_auth(),
+            Some(revocation),
+            None,
+        )
+        .map(|_| ())
+    };
+    assert_eq!(check(&a), Err(webpki::Error::CertRevoked));
+    assert_eq!(check(&b), Ok(()));
 }
 
 #[tokio::test]
@@ -550,36 +584,77 @@ async fn bad_input_is_refused_and_stores_nothing() {
     let f = Fixture::new();
     // Before a root exists.
     let before = f.snapshot().await;
-    for (path, body) in [
-        ("issue/none", json!({"common_name": "a.test"})),
-        ("root/generate/internal", json!({"common_name": ""})),
+    let cases = [
+        (
+            "issue/none",
+            json!({"common_name": "a.test"}),
+            "unknown role",
+        ),
+        (
+            "root/generate/internal",
+            json!({"common_name": ""}),
+            "common_name is required",
+        ),
         (
             "root/generate/internal",
             json!({"common_name": "x", "key_type": "dsa"}),
+            "unsupported key_type",
         ),
         (
             "root/generate/internal",
             json!({"common_name": "x", "key_type": "rsa", "key_bits": 1024}),
+            "unsupported key_bits",
         ),
         (
             "root/generate/internal",
             json!({"common_name": "x", "max_path_length": 300}),
+            "max_path_length",
         ),
         (
             "root/generate/internal",
             json!({"common_name": "x", "ttl": "1y"}),
+            "invalid duration",
         ),
-        ("roles/r", json!({"key_type": "ec", "key_bits": 521})),
-        ("roles/r", json!({"ttl": "2h", "max_ttl": "1h"})),
-        ("roles/r", json!({"allowed_domains": ["x".repeat(300)]})),
-        ("roles/r", json!({"allow_subdomains": "maybe"})),
-        ("revoke", json!({"serial_number": "zz"})),
-    ] {
+        (
+            "root/generate/internal",
+            json!({"common_name": "x", "issuer_name": "a/b"}),
+            "issuer_name",
+        ),
+        (
+            "roles/r",
+            json!({"key_type": "ec", "key_bits": 521}),
+            "unsupported key_bits",
+        ),
+        (
+            "roles/r",
+            json!({"ttl": "2h", "max_ttl": "1h"}),
+            "larger than max_ttl",
+        ),
+        (
+            "roles/r",
+            json!({"allowed_domains": ["x".repeat(300)]}),
+            "allowed_domains",
+        ),
+        (
+            "roles/r",
+            json!({"allow_subdomains": "maybe"}),
+            "expected a boolean",
+        ),
+        (
+            "revoke",
+            json!({"serial_number": "zz"}),
+            "serial_number must be hex",
+        ),
+        ("revoke", json!({"serial_number": "01:02"}), "no issuer"),
+    ];
+    for (path, body, want) in cases {
         let got = f.call(Operation::Update, path, body.clone()).await;
-        assert!(
-            matches!(got, Err(ApiError::BadRequest(_))),
-            "{path} {body}: {got:?}"
-        );
+        match got {
+            Err(ApiError::BadRequest(m)) => {
+                assert!(m.join("; ").contains(want), "{path} {body}: {m:?}");
+            }
+            other => panic!("{path} {body}: expected a 400, got {other:?}"),
+        }
         assert_eq!(f.snapshot().await, before, "{path} {body}");
     }
 
@@ -599,65 +674,118 @@ async fn bad_input_is_refused_and_stores_nothing() {
     let tampered = Pem::encode("CERTIFICATE REQUEST", &tampered).unwrap();
     let ed_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
     let before = f.snapshot().await;
-    for (path, body) in [
+    let cases = [
         (
             "root/generate/internal",
             json!({"common_name": "second root"}),
+            "already has a root",
         ),
-        ("issue/missing", json!({"common_name": "a.example.com"})),
-        ("issue/web", json!({"common_name": "a.example.net"})),
-        ("issue/web", json!({"common_name": "example.com"})),
+        (
+            "issue/missing",
+            json!({"common_name": "a.example.com"}),
+            "unknown role: missing",
+        ),
+        (
+            "issue/web",
+            json!({"common_name": "a.example.net"}),
+            "a.example.net is not allowed",
+        ),
+        (
+            "issue/web",
+            json!({"common_name": "example.com"}),
+            "example.com is not allowed",
+        ),
         (
             "issue/web",
             json!({"common_name": "a.example.com", "alt_names": "evil.net"}),
+            "evil.net is not allowed",
+        ),
+        (
+            "issue/web",
+            json!({"common_name": "a.example.com", "alt_names": "bad name.example.com"}),
+            "not a valid host name",
         ),
         (
             "issue/web",
             json!({"common_name": "a.example.com", "ip_sans": "10.0.0.1"}),
+            "IP Subject Alternative Names are not allowed",
         ),
         (
             "issue/web",
             json!({"common_name": "a.example.com", "ip_sans": "not-an-ip"}),
+            "is not an IP address",
         ),
         (
             "issue/web",
             json!({"common_name": "a.example.com", "uri_sans": "spiffe://x/y"}),
+            "URI Subject Alternative Name",
         ),
         (
             "issue/web",
             json!({"common_name": format!("{}.example.com", "a".repeat(60))}),
+            "longer than 64",
         ),
         (
             "issue/web",
             json!({"common_name": "a.example.com", "alt_names": vec!["b.example.com"; 200]}),
+            "at most 100",
         ),
         (
             "issue/web",
             json!({"common_name": "a.example.com", "ttl": "soon"}),
+            "invalid duration",
         ),
-        ("issue/web", json!({})),
-        ("issue/../ca", json!({"common_name": "a.example.com"})),
-        ("sign/web", json!({"csr": tampered})),
+        ("issue/web", json!({}), "common_name field is required"),
+        (
+            "issue/../ca",
+            json!({"common_name": "a.example.com"}),
+            "invalid role name",
+        ),
+        (
+            "sign/web",
+            json!({"csr": tampered}),
+            "signature does not verify",
+        ),
         (
             "sign/web",
             json!({"csr": "-----BEGIN CERTIFICATE REQUEST-----\ngarbage\n-----END CERTIFICATE REQUEST-----\n"}),
+            "expected one PEM block",
         ),
-        ("sign/web", json!({"csr": "not pem at all"})),
+        (
+            "sign/web",
+            json!({"csr": "not pem at all"}),
+            "expected one PEM block",
+        ),
+        (
+            "sign/web",
+            json!({"csr": Pem::encode("CERTIFICATE REQUEST", b"\x30\x03\x02\x01\x00").unwrap()}),
+            "not a valid PKCS#10",
+        ),
         (
             "sign/web",
             json!({"csr": format!("{good}{}", " ".repeat(70_000))}),
+            "csr is too large",
         ),
-        ("sign/web", json!({"csr": csr(&["a.example.net"], &key)})),
-        ("sign/web", json!({"csr": csr(&["a.example.com"], &ed_key)})),
-        ("sign/web", json!({})),
-        ("revoke", json!({"serial_number": "01:02:03"})),
-        ("revoke", json!({})),
-    ] {
+        (
+            "sign/web",
+            json!({"csr": csr(&["a.example.net"], &key)}),
+            "a.example.net is not allowed",
+        ),
+        (
+            "sign/web",
+            json!({"csr": csr(&["a.example.com"], &ed_key)}),
+            "role requires keys of type ec",
+        ),
+        ("sign/web", json!({}), "the csr field is required"),
+        ("revoke", json!({"serial_number": "01:02:03"}), "not found"),
+        ("revoke", json!({}), "serial_number field is required"),
+    ];
+    for (path, body, want) in cases {
         let got = f.call(Operation::Update, path, body.clone()).await;
-        assert!(
-            matches!(got, Err(ApiError::BadRequest(_))),
-            "{path}: {got:?}"
-        );
+        match got {
+            Err(ApiError::BadRequest(m)) => assert!(m.join("; ").contains(want), "{path}: {m:?}"),
+            other => panic!("{path}: expected a 400, got {other:?}"),
+        }
         assert_eq!(f.snapshot().await, before, "{path}");
     }
     // The root cannot revoke itself.
