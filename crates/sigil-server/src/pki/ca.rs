@@ -195,17 +195,23 @@ impl Drop for StoredCa {
 /// What `root/generate` was asked for.
 #[derive(Debug)]
 pub(super) struct RootRequest {
+    /// The subject's common name.
     pub common_name: String,
+    /// Lifetime in seconds.
     pub ttl: u64,
+    /// The key to generate.
     pub key: KeySpec,
     /// `None` = no limit (Vault's -1).
     pub max_path_length: Option<u8>,
+    /// The issuer's name (may be empty).
     pub issuer_name: String,
 }
 
 /// A new self-signed root and its key.
 pub(super) struct NewRoot {
+    /// What is stored (the key included).
     pub stored: StoredCa,
+    /// The key, for `exported`.
     pub key: KeyPair,
 }
 

@@ -2,9 +2,11 @@
 //! signed CRL, so a revocation rewrites that list and re-signs the CRL without reading any
 //! stored certificate. Both change in one transaction with the certificate's own entry.
 //!
-//! Cost: each revocation re-encodes and re-signs the whole CRL, O(n) in revoked entries (about
-//! 45 bytes of DER and 70 bytes of JSON each, so roughly 4.5 MB of CRL and 7 MB of list at
-//! 100,000 entries, rewritten per revocation; one signature regardless of n).
+//! Cost: each revocation re-encodes and re-signs the whole CRL and rewrites the list, O(n) in
+//! revoked entries with one signature whatever n is. Measured at 100,000 entries (the ignored
+//! `measure_big_crl` test, debug build of this crate): a 3.9 MB CRL signed in about 0.6 s and
+//! a 9.1 MB list encoded in about 0.3 s, so roughly a second and 13 MB through the barrier per
+//! revocation. Delta CRLs and `tidy` (dropping expired serials) are what keep n small later.
 
 use rcgen::{CertificateRevocationListParams, KeyIdMethod, RevokedCertParams, SerialNumber};
 use serde::{Deserialize, Serialize};
@@ -32,7 +34,9 @@ pub(super) struct Revoked {
 /// The revoked list and the number of the last CRL signed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct CrlState {
+    /// The number of the last CRL signed.
     pub crl_number: u64,
+    /// Every revoked serial, oldest first.
     pub entries: Vec<Revoked>,
 }
 

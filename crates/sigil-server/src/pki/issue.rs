@@ -34,9 +34,13 @@ const MAX_CN: usize = 64;
 /// The names a leaf will carry, before the role has checked them.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(super) struct Names {
+    /// The subject's common name (also made a DNS SAN).
     pub common_name: String,
+    /// DNS SANs.
     pub dns: Vec<String>,
+    /// IP SANs.
     pub ips: Vec<IpAddr>,
+    /// URI SANs.
     pub uris: Vec<String>,
 }
 
@@ -164,8 +168,11 @@ pub(super) fn validity(
 /// A signed leaf.
 #[derive(Debug)]
 pub(super) struct Leaf {
+    /// The certificate, PEM.
     pub pem: String,
+    /// Its serial, colon form.
     pub serial: String,
+    /// Its `notAfter`, Unix seconds.
     pub not_after: i64,
 }
 
@@ -236,8 +243,11 @@ pub(super) fn issue_key(role: &Role) -> Result<(KeyPair, KeySpec), ApiError> {
 /// A parsed, signature-checked CSR: its public key and the names it asks for.
 #[derive(Debug)]
 pub(super) struct Csr {
+    /// The requester's public key.
     pub spki: rcgen::SubjectPublicKeyInfo,
+    /// The names the CSR asks for (checked later, with the body's).
     pub names: Names,
+    /// Whether the key is RSA (which adds keyEncipherment).
     pub is_rsa: bool,
 }
 

@@ -65,10 +65,14 @@ fn now(req: &Request) -> i64 {
     i64::try_from(req.now_unix()).unwrap_or(i64::MAX)
 }
 
+/// The issuer; the stored document holding its key is zeroized once parsed.
 async fn load_ca(view: &View) -> Result<StoredCa, ApiError> {
-    view.get_json::<StoredCa>(CA_KEY).await?.ok_or_else(|| {
-        ApiError::bad("no issuer is configured: generate a root with root/generate/internal first")
-    })
+    let Some(bytes) = view.get(CA_KEY).await?.map(zeroize::Zeroizing::new) else {
+        return Err(ApiError::bad(
+            "no issuer is configured: generate a root with root/generate/internal first",
+        ));
+    };
+    serde_json::from_slice(&bytes).map_err(|_| ApiError::internal("the stored issuer is corrupt"))
 }
 
 async fn load_role(view: &View, name: &str) -> Result<Role, ApiError> {

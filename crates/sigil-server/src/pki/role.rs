@@ -14,23 +14,35 @@ const MAX_PATTERNS: usize = 256;
 /// A stored role, in Vault's field names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Role {
+    /// Domains (or globs) names may be under.
     pub allowed_domains: Vec<String>,
+    /// Names below an allowed domain (and `*.` wildcards of them).
     pub allow_subdomains: bool,
+    /// `*` in `allowed_domains` matches any run of characters.
     pub allow_glob_domains: bool,
+    /// Any syntactically valid host name.
     pub allow_any_name: bool,
+    /// `localhost` itself.
     pub allow_localhost: bool,
+    /// An allowed domain itself.
     pub allow_bare_domains: bool,
+    /// IP SANs at all.
     pub allow_ip_sans: bool,
+    /// Globs URI SANs must match; empty = none allowed.
     pub allowed_uri_sans: Vec<String>,
     /// `ec`, `ed25519`, `rsa`, or `any` (sign only: any CSR key).
     pub key_type: String,
+    /// The key size (0 for ed25519 and `any`).
     pub key_bits: u32,
     /// Seconds; 0 = the engine default.
     pub ttl: u64,
     /// Seconds; 0 = the engine default.
     pub max_ttl: u64,
+    /// Adds the serverAuth EKU.
     pub server_flag: bool,
+    /// Adds the clientAuth EKU.
     pub client_flag: bool,
+    /// Issued certificates are not stored (nor listable, nor revocable by serial).
     pub no_store: bool,
     /// Seconds `notBefore` is backdated.
     pub not_before_duration: u64,

@@ -836,3 +836,33 @@ async fn roles_read_list_and_delete() {
         Err(ApiError::NotFound)
     );
 }
+
+#[tokio::test]
+#[ignore = "measurement"]
+async fn measure_big_crl() {
+    let f = Fixture::new();
+    f.root(json!({"common_name": "Sigil Root"})).await;
+    let ca: StoredCa = f.view.get_json(CA_KEY).await.unwrap().unwrap();
+    let mut state = CrlState::default();
+    for _ in 0..100_000 {
+        let serial = ca::serial_colons(&ca::random_serial().unwrap());
+        state.entries.push(crl::Revoked {
+            serial,
+            time: NOW as i64,
+        });
+    }
+    let t = std::time::Instant::now();
+    let json = to_json(&state).unwrap();
+    let t_json = t.elapsed();
+    let t = std::time::Instant::now();
+    let der = state.sign(&ca, NOW as i64).unwrap();
+    let t_sign = t.elapsed();
+    let t = std::time::Instant::now();
+    let _: CrlState = serde_json::from_slice(&json).unwrap();
+    let t_parse = t.elapsed();
+    eprintln!(
+        "json {} bytes in {t_json:?}, parse {t_parse:?}; crl {} bytes in {t_sign:?}",
+        json.len(),
+        der.len()
+    );
+}
