@@ -392,6 +392,12 @@ impl Engine for Pki {
         }
     }
 
+    /// As in Vault, the CA certificate, issued certificates and the CRL are public: relying
+    /// parties fetch them without a token. Only reads are served there.
+    fn unauthenticated_paths(&self) -> &'static [&'static str] {
+        &["ca", "ca/pem", "cert/*", "crl", "crl/pem"]
+    }
+
     async fn exists(&self, path: &str, view: &View) -> Result<bool, ApiError> {
         match split_first(path.trim_end_matches('/')) {
             ("roles", name) if check_role_name(name).is_ok() => {

@@ -838,6 +838,21 @@ async fn roles_read_list_and_delete() {
 }
 
 #[tokio::test]
+async fn only_public_reads_need_no_token() {
+    let f = Fixture::new();
+    assert_eq!(
+        f.pki.unauthenticated_paths(),
+        ["ca", "ca/pem", "cert/*", "crl", "crl/pem"]
+    );
+    f.root(json!({"common_name": "Sigil Root"})).await;
+    // Writes under the public paths are not routes.
+    for path in ["ca", "cert/ca", "crl"] {
+        let got = f.call(Operation::Update, path, json!({})).await;
+        assert_eq!(got, Err(ApiError::UnsupportedPath), "{path}");
+    }
+}
+
+#[tokio::test]
 #[ignore = "measurement"]
 async fn measure_big_crl() {
     let f = Fixture::new();
