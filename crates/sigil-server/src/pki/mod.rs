@@ -194,13 +194,14 @@ impl Pki {
         let parsed = if csr {
             let pem = field_str(&req.data, "csr")
                 .ok_or_else(|| ApiError::bad("the csr field is required"))?;
-            let parsed = issue::parse_csr(&pem, &role)?;
+            let mut parsed = issue::parse_csr(&pem, &role)?;
+            // Vault's defaults (`use_csr_common_name`, `use_csr_sans`): the CSR's common name
+            // wins over the body's, and the SANs are the CSR's alone.
+            let body_cn = std::mem::take(&mut names.common_name);
+            names = std::mem::take(&mut parsed.names);
             if names.common_name.is_empty() {
-                names.common_name.clone_from(&parsed.names.common_name);
+                names.common_name = body_cn;
             }
-            names.dns.extend(parsed.names.dns.iter().cloned());
-            names.ips.extend(parsed.names.ips.iter().copied());
-            names.uris.extend(parsed.names.uris.iter().cloned());
             Some(parsed)
         } else {
             None

@@ -368,11 +368,30 @@ async fn sign_uses_the_csr_key_and_the_role_flags() {
         .value
         .general_names;
     assert_eq!(sans.len(), 1, "{sans:?}");
-    // The common name may come from the CSR alone.
+    // The common name may come from the CSR alone; the CSR's wins over the body's, and the
+    // body's SANs are not used (Vault's `use_csr_common_name` and `use_csr_sans`).
     let data = f
-        .write("sign/clients", json!({"csr": csr(&["svc.internal"], &key)}))
+        .write(
+            "sign/clients",
+            json!({"csr": csr(&["svc.internal"], &key), "common_name": "other.internal",
+                   "alt_names": "evil.net", "ip_sans": "10.1.1.1"}),
+        )
         .await;
-    assert!(data.contains_key("certificate"));
+    let der = der_of(&s(&data, "certificate"));
+    let cert = parse(&der);
+    let cn: Vec<_> = cert
+        .subject()
+        .iter_common_name()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(cn, ["svc.internal"]);
+    let sans = &cert
+        .subject_alternative_name()
+        .unwrap()
+        .unwrap()
+        .value
+        .general_names;
+    assert_eq!(format!("{sans:?}"), r#"[DNSName("svc.internal")]"#);
 }
 
 #[tokio::test]
