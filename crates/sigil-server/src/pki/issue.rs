@@ -19,7 +19,7 @@ use x509_parser::oid_registry::{
 use x509_parser::prelude::FromDer;
 
 use super::ca::{KeySpec, at, random_serial, serial_colons};
-use super::role::{Role, is_hostname};
+use super::role::Role;
 use crate::api::{ApiError, duration_field, field_str, strings_field};
 
 /// The lifetime when neither the request nor the role sets one (Vault's system default).
@@ -102,17 +102,17 @@ impl Names {
                 "at most {MAX_SANS} names of each kind"
             )));
         }
-        for name in &self.dns {
-            if !role.allows_host(name) {
-                let what = if is_hostname(name) {
-                    "is not allowed by this role"
-                } else {
-                    "is not a valid host name"
-                };
-                return Err(ApiError::bad(format!(
-                    "subject alternative name {name} {what}"
-                )));
-            }
+        // Vault's wording, which names the refused name (never a secret).
+        if !role.allows_host(&self.common_name) {
+            return Err(ApiError::bad(format!(
+                "common name {} not allowed by this role",
+                self.common_name
+            )));
+        }
+        if let Some(name) = self.dns.iter().find(|n| !role.allows_host(n)) {
+            return Err(ApiError::bad(format!(
+                "subject alternate name {name} not allowed by this role"
+            )));
         }
         if !self.ips.is_empty() && !role.allow_ip_sans {
             return Err(ApiError::bad(

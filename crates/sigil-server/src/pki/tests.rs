@@ -707,22 +707,22 @@ async fn bad_input_is_refused_and_stores_nothing() {
         (
             "issue/web",
             json!({"common_name": "a.example.net"}),
-            "a.example.net is not allowed",
+            "common name a.example.net not allowed by this role",
         ),
         (
             "issue/web",
             json!({"common_name": "example.com"}),
-            "example.com is not allowed",
+            "common name example.com not allowed by this role",
         ),
         (
             "issue/web",
             json!({"common_name": "a.example.com", "alt_names": "evil.net"}),
-            "evil.net is not allowed",
+            "subject alternate name evil.net not allowed by this role",
         ),
         (
             "issue/web",
             json!({"common_name": "a.example.com", "alt_names": "bad name.example.com"}),
-            "not a valid host name",
+            "subject alternate name bad name.example.com not allowed",
         ),
         (
             "issue/web",
@@ -788,7 +788,7 @@ async fn bad_input_is_refused_and_stores_nothing() {
         (
             "sign/web",
             json!({"csr": csr(&["a.example.net"], &key)}),
-            "a.example.net is not allowed",
+            "common name a.example.net not allowed by this role",
         ),
         (
             "sign/web",
