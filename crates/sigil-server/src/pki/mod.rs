@@ -147,7 +147,13 @@ impl Pki {
             issuer_name,
         };
         let _guard = self.lock.lock().await;
-        if view.get(CA_KEY).await?.is_some() {
+        // The existing document holds a key: zeroize it once looked at.
+        if view
+            .get(CA_KEY)
+            .await?
+            .map(zeroize::Zeroizing::new)
+            .is_some()
+        {
             return Err(ApiError::bad(
                 "this mount already has a root; more than one issuer is not supported yet",
             ));
