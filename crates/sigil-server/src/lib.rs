@@ -23,6 +23,7 @@ pub mod http;
 pub mod kv;
 pub mod metrics;
 pub mod mounts;
+pub mod pki;
 pub mod policy;
 pub mod seal;
 pub mod server;

@@ -381,6 +381,7 @@ fn build_mount(
             Some(v) => return Err(ApiError::bad(format!("unsupported kv version {v:?}"))),
         },
         (false, "transit") => Arc::new(crate::transit::Transit::new()),
+        (false, "pki") => Arc::new(crate::pki::Pki::new()),
         (true, "token") => Arc::new(TokenEngine::new(Arc::clone(tokens))),
         (true, "approle") => Arc::new(AppRole::new(Arc::clone(tokens))),
         (_, other) => {

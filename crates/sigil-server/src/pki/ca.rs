@@ -1,0 +1,304 @@
+//! The mount's certificate authority: key types, serial numbers, root generation, and the
+//! stored issuer (certificate and private key) that every issuance and CRL signs with.
+//!
+//! Certificates are built and signed by rcgen over aws-lc; nothing here does its own crypto.
+//! The CA key lives only in the view (the barrier encrypts it at rest) and in zeroizing
+//! buffers while it is read; no `Debug` or error message shows it.
+
+use std::fmt;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SerialNumber,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sigil_core::encoding::{Pem, base64_decode, base64_encode};
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use crate::api::ApiError;
+
+/// Where the issuer lives in the mount's view.
+pub(super) const CA_KEY: &str = "ca/default";
+
+/// A key algorithm and size, as Vault names them (`key_type`, `key_bits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum KeySpec {
+    /// ECDSA over P-256 or P-384.
+    Ec(u32),
+    /// Ed25519.
+    Ed25519,
+    /// RSA with SHA-256 signatures, 2048, 3072 or 4096 bits.
+    Rsa(u32),
+}
+
+impl KeySpec {
+    /// Parses `key_type` and `key_bits` (0 = the type's default).
+    pub(super) fn parse(key_type: &str, bits: u64) -> Result<Self, ApiError> {
+        let bad_bits = || {
+            ApiError::bad(format!(
+                "unsupported key_bits {bits} for key_type {key_type}"
+            ))
+        };
+        match key_type {
+            "ec" => match bits {
+                0 | 256 => Ok(Self::Ec(256)),
+                384 => Ok(Self::Ec(384)),
+                _ => Err(bad_bits()),
+            },
+            "ed25519" => match bits {
+                0 => Ok(Self::Ed25519),
+                _ => Err(bad_bits()),
+            },
+            "rsa" => match bits {
+                0 | 2048 => Ok(Self::Rsa(2048)),
+                3072 => Ok(Self::Rsa(3072)),
+                4096 => Ok(Self::Rsa(4096)),
+                _ => Err(bad_bits()),
+            },
+            other => Err(ApiError::bad(format!(
+                "unsupported key_type {other:?}: use ec, ed25519 or rsa"
+            ))),
+        }
+    }
+
+    /// Vault's `key_type` name (also its `private_key_type`).
+    pub(super) const fn name(self) -> &'static str {
+        match self {
+            Self::Ec(_) => "ec",
+            Self::Ed25519 => "ed25519",
+            Self::Rsa(_) => "rsa",
+        }
+    }
+
+    /// The key size in bits as Vault reports it (0 for ed25519).
+    pub(super) const fn bits(self) -> u32 {
+        match self {
+            Self::Ec(b) | Self::Rsa(b) => b,
+            Self::Ed25519 => 0,
+        }
+    }
+
+    /// A fresh key pair of this kind.
+    pub(super) fn generate(self) -> Result<KeyPair, ApiError> {
+        let made = match self {
+            Self::Ec(384) => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
+            Self::Ec(_) => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
+            Self::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519),
+            Self::Rsa(bits) => {
+                let size = match bits {
+                    4096 => rcgen::RsaKeySize::_4096,
+                    3072 => rcgen::RsaKeySize::_3072,
+                    _ => rcgen::RsaKeySize::_2048,
+                };
+                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, size)
+            }
+        };
+        made.map_err(|e| ApiError::internal(format!("generating a {} key: {e}", self.name())))
+    }
+}
+
+/// A private key as returned to a client: PKCS#8 PEM, zeroized when dropped.
+pub(super) fn private_key_pem(key: &KeyPair) -> Result<Zeroizing<String>, ApiError> {
+    let der = Zeroizing::new(key.serialize_der());
+    Pem::encode("PRIVATE KEY", &der)
+        .map(Zeroizing::new)
+        .map_err(|_| ApiError::internal("encoding a private key"))
+}
+
+/// A fresh positive serial number: 20 random bytes with the top bit cleared and the next one
+/// set, so the DER integer is always 20 bytes (159 random bits, RFC 5280's maximum length).
+pub(super) fn random_serial() -> Result<Vec<u8>, ApiError> {
+    let mut serial = sigil_core::random::bytes(20)
+        .map_err(|_| ApiError::internal("the random number generator failed"))?;
+    if let Some(first) = serial.first_mut() {
+        *first = (*first & 0x7f) | 0x40;
+    }
+    Ok(serial)
+}
+
+/// Vault's serial format: lower-case hex bytes joined by colons.
+pub(super) fn serial_colons(serial: &[u8]) -> String {
+    serial
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// The storage form of a serial: colon form with dashes (`certs/39-dd-...`).
+pub(super) fn serial_key(colons: &str) -> String {
+    colons.replace(':', "-")
+}
+
+/// Parses a client's serial (`39:dd:...` or `39-dd-...`, any case) into the colon form.
+pub(super) fn normalize_serial(text: &str) -> Result<String, ApiError> {
+    let text = text.trim().to_ascii_lowercase().replace('-', ":");
+    let ok = !text.is_empty()
+        && text.len() <= 128
+        && text
+            .split(':')
+            .all(|b| b.len() == 2 && b.bytes().all(|c| c.is_ascii_hexdigit()));
+    if ok {
+        Ok(text)
+    } else {
+        Err(ApiError::bad(
+            "serial_number must be hex bytes separated by colons, like 39:dd:2e",
+        ))
+    }
+}
+
+/// Unix seconds as an `OffsetDateTime`.
+pub(super) fn at(unix: i64) -> Result<OffsetDateTime, ApiError> {
+    OffsetDateTime::from_unix_timestamp(unix).map_err(|_| ApiError::bad("time out of range"))
+}
+
+/// The stored issuer. `Debug` shows identifiers only.
+#[derive(Clone, Serialize, Deserialize)]
+pub(super) struct StoredCa {
+    /// The CA certificate, PEM.
+    pub certificate: String,
+    /// The CA private key, PKCS#8 DER in base64.
+    private_key: String,
+    /// `ec`, `ed25519` or `rsa`.
+    pub key_type: String,
+    /// The issuer's UUID.
+    pub issuer_id: String,
+    /// The issuer's name (may be empty).
+    pub issuer_name: String,
+    /// The key's UUID.
+    pub key_id: String,
+    /// The certificate's serial, colon form.
+    pub serial_number: String,
+    /// The certificate's `notAfter`, Unix seconds.
+    pub not_after: i64,
+}
+
+impl fmt::Debug for StoredCa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredCa")
+            .field("issuer_id", &self.issuer_id)
+            .field("issuer_name", &self.issuer_name)
+            .field("key_id", &self.key_id)
+            .field("serial_number", &self.serial_number)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for StoredCa {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.private_key);
+    }
+}
+
+/// What `root/generate` was asked for.
+#[derive(Debug)]
+pub(super) struct RootRequest {
+    /// The subject's common name.
+    pub common_name: String,
+    /// Lifetime in seconds.
+    pub ttl: u64,
+    /// The key to generate.
+    pub key: KeySpec,
+    /// `None` = no limit (Vault's -1).
+    pub max_path_length: Option<u8>,
+    /// The issuer's name (may be empty).
+    pub issuer_name: String,
+}
+
+/// A new self-signed root and its key.
+pub(super) struct NewRoot {
+    /// What is stored (the key included).
+    pub stored: StoredCa,
+    /// The key, for `exported`.
+    pub key: KeyPair,
+}
+
+impl fmt::Debug for NewRoot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewRoot")
+            .field("stored", &self.stored)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Makes a self-signed root valid from 30 s before `now` (clock skew, as Vault) for `ttl`.
+pub(super) fn generate_root(req: &RootRequest, now: i64) -> Result<NewRoot, ApiError> {
+    let key = req.key.generate()?;
+    let serial = random_serial()?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, req.common_name.as_str());
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(match req.max_path_length {
+        None => BasicConstraints::Unconstrained,
+        Some(n) => BasicConstraints::Constrained(n),
+    });
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.serial_number = Some(SerialNumber::from_slice(&serial));
+    let ttl = i64::try_from(req.ttl).map_err(|_| ApiError::bad("ttl is too large"))?;
+    let not_after = now
+        .checked_add(ttl)
+        .ok_or_else(|| ApiError::bad("ttl is too large"))?;
+    params.not_before = at(now - 30)?;
+    params.not_after = at(not_after)?;
+    let cert = params
+        .self_signed(&key)
+        .map_err(|e| ApiError::internal(format!("signing the root: {e}")))?;
+    let key_der = Zeroizing::new(key.serialize_der());
+    let stored = StoredCa {
+        certificate: cert.pem(),
+        private_key: base64_encode(&key_der),
+        key_type: req.key.name().to_owned(),
+        issuer_id: uuid::Uuid::new_v4().to_string(),
+        issuer_name: req.issuer_name.clone(),
+        key_id: uuid::Uuid::new_v4().to_string(),
+        serial_number: serial_colons(&serial),
+        not_after,
+    };
+    Ok(NewRoot { stored, key })
+}
+
+impl StoredCa {
+    /// The certificate in DER.
+    pub(super) fn der(&self) -> Result<Vec<u8>, ApiError> {
+        Pem::decode_expecting(&self.certificate, "CERTIFICATE")
+            .map_err(|_| ApiError::internal("the stored CA certificate is corrupt"))
+    }
+
+    /// The signing key.
+    pub(super) fn key(&self) -> Result<KeyPair, ApiError> {
+        let der = Zeroizing::new(
+            base64_decode(&self.private_key)
+                .map_err(|_| ApiError::internal("the stored CA key is corrupt"))?,
+        );
+        KeyPair::try_from(der.as_slice())
+            .map_err(|_| ApiError::internal("the stored CA key is corrupt"))
+    }
+
+    /// An rcgen issuer for this CA (its subject and key identifier come from the stored
+    /// certificate, so AKI matches the root's SKI).
+    pub(super) fn issuer(&self) -> Result<Issuer<'static, KeyPair>, ApiError> {
+        let der = self.der()?;
+        Issuer::from_ca_cert_der(&der.into(), self.key()?)
+            .map_err(|e| ApiError::internal(format!("loading the CA: {e}")))
+    }
+
+    /// The fields `root/generate` and `cert/ca` share.
+    pub(super) fn describe(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("certificate".into(), self.certificate.clone().into());
+        m.insert("issuing_ca".into(), self.certificate.clone().into());
+        m.insert("serial_number".into(), self.serial_number.clone().into());
+        m.insert("expiration".into(), self.not_after.into());
+        m.insert("issuer_id".into(), self.issuer_id.clone().into());
+        m.insert("issuer_name".into(), self.issuer_name.clone().into());
+        m.insert("key_id".into(), self.key_id.clone().into());
+        m
+    }
+}

@@ -1,0 +1,344 @@
+//! Leaf certificates: `issue/:role` (the key is made here and returned once) and `sign/:role`
+//! (the caller keeps its key and sends a CSR). Both check every requested name against the
+//! role, cap the lifetime by the role's `max_ttl` and the issuer's own `notAfter`, and have
+//! rcgen build and sign the certificate with the CA key.
+
+use std::net::IpAddr;
+
+use rcgen::{
+    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType, SerialNumber, SigningKey,
+};
+use serde_json::{Map, Value};
+use sigil_core::encoding::Pem;
+use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::oid_registry::{
+    OID_KEY_TYPE_EC_PUBLIC_KEY, OID_PKCS1_RSAENCRYPTION, OID_SIG_ED25519,
+};
+use x509_parser::prelude::FromDer;
+
+use super::ca::{KeySpec, at, random_serial, serial_colons};
+use super::role::Role;
+use crate::api::{ApiError, duration_field, field_str, strings_field};
+
+/// The lifetime when neither the request nor the role sets one (Vault's system default).
+pub(super) const DEFAULT_TTL: u64 = 768 * 3600;
+/// The most SANs of each kind one certificate may carry.
+const MAX_SANS: usize = 100;
+/// The largest CSR accepted, in bytes of PEM.
+const MAX_CSR: usize = 64 * 1024;
+/// X.509's upper bound for a common name.
+const MAX_CN: usize = 64;
+
+/// The names a leaf will carry, before the role has checked them.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Names {
+    /// The subject's common name (also made a DNS SAN).
+    pub common_name: String,
+    /// DNS SANs.
+    pub dns: Vec<String>,
+    /// IP SANs.
+    pub ips: Vec<IpAddr>,
+    /// URI SANs.
+    pub uris: Vec<String>,
+}
+
+impl Names {
+    /// Reads `common_name`, `alt_names`, `ip_sans` and `uri_sans` from a request body.
+    pub(super) fn from_body(data: &Map<String, Value>) -> Result<Self, ApiError> {
+        let list = |key: &str| -> Result<Vec<String>, ApiError> {
+            let items = strings_field(data, key)?.unwrap_or_default();
+            if items.len() > MAX_SANS || items.iter().any(|s| s.len() > 253) {
+                return Err(ApiError::bad(format!(
+                    "{key}: at most {MAX_SANS} entries of at most 253 characters"
+                )));
+            }
+            Ok(items)
+        };
+        let ips = list("ip_sans")?
+            .iter()
+            .map(|s| {
+                s.parse::<IpAddr>()
+                    .map_err(|_| ApiError::bad(format!("ip_sans: {s:?} is not an IP address")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            common_name: field_str(data, "common_name").unwrap_or_default(),
+            dns: list("alt_names")?,
+            ips,
+            uris: list("uri_sans")?,
+        })
+    }
+
+    /// Adds the common name to the DNS SANs (Vault's default, `exclude_cn_from_sans=false`)
+    /// and removes duplicates (a CSR and the body may name the same host), keeping order.
+    fn finish(&mut self) {
+        let mut seen = std::collections::HashSet::new();
+        let cn = self.common_name.to_ascii_lowercase();
+        let all = std::iter::once(cn)
+            .filter(|cn| !cn.is_empty())
+            .chain(self.dns.iter().map(|d| d.to_ascii_lowercase()));
+        self.dns = all.filter(|d| seen.insert(d.clone())).collect();
+        let mut seen = std::collections::HashSet::new();
+        self.ips.retain(|ip| seen.insert(*ip));
+        let mut seen = std::collections::HashSet::new();
+        self.uris.retain(|u| seen.insert(u.clone()));
+    }
+
+    /// Checks every name against the role; the message names the first refused one.
+    pub(super) fn check(&mut self, role: &Role) -> Result<(), ApiError> {
+        if self.common_name.is_empty() {
+            return Err(ApiError::bad("the common_name field is required"));
+        }
+        if self.common_name.len() > MAX_CN {
+            return Err(ApiError::bad(format!(
+                "common_name is longer than {MAX_CN} characters"
+            )));
+        }
+        self.finish();
+        if self.dns.len() > MAX_SANS || self.ips.len() > MAX_SANS || self.uris.len() > MAX_SANS {
+            return Err(ApiError::bad(format!(
+                "at most {MAX_SANS} names of each kind"
+            )));
+        }
+        // Vault's wording, which names the refused name (never a secret).
+        if !role.allows_host(&self.common_name) {
+            return Err(ApiError::bad(format!(
+                "common name {} not allowed by this role",
+                self.common_name
+            )));
+        }
+        if let Some(name) = self.dns.iter().find(|n| !role.allows_host(n)) {
+            return Err(ApiError::bad(format!(
+                "subject alternate name {name} not allowed by this role"
+            )));
+        }
+        if !self.ips.is_empty() && !role.allow_ip_sans {
+            return Err(ApiError::bad(
+                "IP Subject Alternative Names are not allowed in this role",
+            ));
+        }
+        for uri in &self.uris {
+            if !uri.is_ascii() || !role.allows_uri(uri) {
+                return Err(ApiError::bad(format!(
+                    "URI Subject Alternative Name {uri} is not allowed by this role"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A leaf's validity: `(not_before, not_after)` in Unix seconds, and warnings for the caller.
+/// The lifetime is the request's `ttl`, else the role's, else [`DEFAULT_TTL`]; capped by the
+/// role's `max_ttl` (else [`DEFAULT_TTL`]) and then by the issuer's `notAfter`.
+pub(super) fn validity(
+    now: i64,
+    requested: Option<u64>,
+    role: &Role,
+    ca_not_after: i64,
+) -> (i64, i64, Vec<String>) {
+    let mut warnings = Vec::new();
+    let max = if role.max_ttl == 0 {
+        DEFAULT_TTL
+    } else {
+        role.max_ttl
+    };
+    let mut ttl = match requested {
+        Some(t) if t > 0 => t,
+        _ if role.ttl > 0 => role.ttl,
+        _ => DEFAULT_TTL,
+    };
+    if ttl > max {
+        warnings.push(format!(
+            "TTL {ttl}s is larger than the role's max_ttl {max}s; capping"
+        ));
+        ttl = max;
+    }
+    let mut not_after = now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX));
+    if not_after > ca_not_after {
+        warnings.push("the TTL reaches past the issuer's expiry; notAfter is the issuer's".into());
+        not_after = ca_not_after;
+    }
+    let backdate = i64::try_from(role.not_before_duration).unwrap_or(i64::MAX);
+    (now.saturating_sub(backdate), not_after, warnings)
+}
+
+/// A signed leaf.
+#[derive(Debug)]
+pub(super) struct Leaf {
+    /// The certificate, PEM.
+    pub pem: String,
+    /// Its serial, colon form.
+    pub serial: String,
+    /// Its `notAfter`, Unix seconds.
+    pub not_after: i64,
+}
+
+/// Builds and signs a leaf for `public_key` with the role's key usages and EKUs.
+pub(super) fn sign_leaf(
+    names: &Names,
+    role: &Role,
+    public_key: &impl rcgen::PublicKeyData,
+    is_rsa: bool,
+    issuer: &Issuer<'_, impl SigningKey>,
+    (not_before, not_after): (i64, i64),
+) -> Result<Leaf, ApiError> {
+    let serial = random_serial()?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, names.common_name.as_str());
+    params.distinguished_name = dn;
+    let ia5 = |s: &str| {
+        s.to_owned()
+            .try_into()
+            .map_err(|_| ApiError::bad(format!("{s:?} is not an ASCII name")))
+    };
+    for d in &names.dns {
+        params.subject_alt_names.push(SanType::DnsName(ia5(d)?));
+    }
+    for ip in &names.ips {
+        params.subject_alt_names.push(SanType::IpAddress(*ip));
+    }
+    for u in &names.uris {
+        params.subject_alt_names.push(SanType::URI(ia5(u)?));
+    }
+    // ExplicitNoCa writes basicConstraints CA:false and, with it, the subject key identifier.
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    if is_rsa {
+        params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
+    }
+    if role.server_flag {
+        params
+            .extended_key_usages
+            .push(ExtendedKeyUsagePurpose::ServerAuth);
+    }
+    if role.client_flag {
+        params
+            .extended_key_usages
+            .push(ExtendedKeyUsagePurpose::ClientAuth);
+    }
+    params.use_authority_key_identifier_extension = true;
+    params.serial_number = Some(SerialNumber::from_slice(&serial));
+    params.not_before = at(not_before)?;
+    params.not_after = at(not_after)?;
+    let cert = params
+        .signed_by(public_key, issuer)
+        .map_err(|e| ApiError::internal(format!("signing a certificate: {e}")))?;
+    Ok(Leaf {
+        pem: cert.pem(),
+        serial: serial_colons(&serial),
+        not_after,
+    })
+}
+
+/// A key made for `issue`, with whether it is RSA.
+pub(super) fn issue_key(role: &Role) -> Result<(KeyPair, KeySpec), ApiError> {
+    let spec = role.issue_key()?;
+    Ok((spec.generate()?, spec))
+}
+
+/// A parsed, signature-checked CSR: its public key and the names it asks for.
+#[derive(Debug)]
+pub(super) struct Csr {
+    /// The requester's public key.
+    pub spki: rcgen::SubjectPublicKeyInfo,
+    /// The names the CSR asks for (checked later, with the body's).
+    pub names: Names,
+    /// Whether the key is RSA (which adds keyEncipherment).
+    pub is_rsa: bool,
+}
+
+/// Parses a CSR in PEM, checks its signature and that its key suits the role.
+pub(super) fn parse_csr(pem: &str, role: &Role) -> Result<Csr, ApiError> {
+    if pem.len() > MAX_CSR {
+        return Err(ApiError::bad("csr is too large"));
+    }
+    let der = Pem::decode_expecting(pem, "CERTIFICATE REQUEST")
+        .map_err(|_| ApiError::bad("csr: expected one PEM block labelled CERTIFICATE REQUEST"))?;
+    let (rest, csr) = X509CertificationRequest::from_der(&der)
+        .map_err(|_| ApiError::bad("csr: not a valid PKCS#10 certificate request"))?;
+    if !rest.is_empty() {
+        return Err(ApiError::bad("csr: trailing bytes after the request"));
+    }
+    csr.verify_signature()
+        .map_err(|_| ApiError::bad("csr: the request's signature does not verify"))?;
+    let info = &csr.certification_request_info;
+    let pki = &info.subject_pki;
+    let alg = &pki.algorithm.algorithm;
+    let kind = if *alg == OID_KEY_TYPE_EC_PUBLIC_KEY {
+        "ec"
+    } else if *alg == OID_PKCS1_RSAENCRYPTION {
+        "rsa"
+    } else if *alg == OID_SIG_ED25519 {
+        "ed25519"
+    } else {
+        return Err(ApiError::bad("csr: unsupported public key algorithm"));
+    };
+    if role.key_type != "any" && role.key_type != kind {
+        return Err(ApiError::bad(format!(
+            "role requires keys of type {}, the CSR has a {kind} key",
+            role.key_type
+        )));
+    }
+    if kind != "ed25519" && role.key_type != "any" {
+        let bits = pki.parsed().map(|k| k.key_size()).unwrap_or(0);
+        if bits < role.key_bits as usize {
+            return Err(ApiError::bad(format!(
+                "role requires a minimum of {} bits, the CSR's key has {bits}",
+                role.key_bits
+            )));
+        }
+    }
+    let mut names = Names::default();
+    if let Some(cn) = info.subject.iter_common_name().next() {
+        names.common_name = cn
+            .as_str()
+            .map_err(|_| ApiError::bad("csr: the common name is not a string"))?
+            .to_owned();
+    }
+    if let Some(exts) = csr.requested_extensions() {
+        for ext in exts {
+            if let ParsedExtension::SubjectAlternativeName(san) = ext {
+                for name in &san.general_names {
+                    match name {
+                        GeneralName::DNSName(d) => names.dns.push((*d).to_owned()),
+                        GeneralName::URI(u) => names.uris.push((*u).to_owned()),
+                        GeneralName::IPAddress(b) => names.ips.push(ip_from_bytes(b)?),
+                        _ => {
+                            return Err(ApiError::bad("csr: unsupported subject alternative name"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let spki = rcgen::SubjectPublicKeyInfo::from_der(pki.raw)
+        .map_err(|_| ApiError::bad("csr: unsupported public key"))?;
+    Ok(Csr {
+        spki,
+        names,
+        is_rsa: kind == "rsa",
+    })
+}
+
+fn ip_from_bytes(b: &[u8]) -> Result<IpAddr, ApiError> {
+    match b.len() {
+        4 => {
+            let a: [u8; 4] = b.try_into().map_err(|_| ApiError::bad("csr: bad IP"))?;
+            Ok(IpAddr::from(a))
+        }
+        16 => {
+            let a: [u8; 16] = b.try_into().map_err(|_| ApiError::bad("csr: bad IP"))?;
+            Ok(IpAddr::from(a))
+        }
+        _ => Err(ApiError::bad("csr: an IP address SAN has a bad length")),
+    }
+}
+
+/// The requested `ttl`, if any.
+pub(super) fn requested_ttl(data: &Map<String, Value>) -> Result<Option<u64>, ApiError> {
+    duration_field(data, "ttl")
+}
