@@ -154,6 +154,27 @@ pub struct Response {
     /// `RespondWithStatusCode`: a transit batch with failed items answers 400 with every
     /// item's result).
     pub status: Option<u16>,
+    /// A body that is not Vault's JSON envelope (a DER certificate, a PEM CRL): sent as is
+    /// with its content type, instead of `data`.
+    pub raw: Option<RawBody>,
+}
+
+/// A response body sent as is.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RawBody {
+    /// The `Content-Type` header.
+    pub content_type: &'static str,
+    /// The bytes.
+    pub body: Vec<u8>,
+}
+
+impl fmt::Debug for RawBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawBody")
+            .field("content_type", &self.content_type)
+            .field("len", &self.body.len())
+            .finish()
+    }
 }
 
 impl Response {
@@ -179,6 +200,14 @@ impl Response {
                 m.insert("value".into(), other);
                 Self::data(m)
             }
+        }
+    }
+
+    /// A 200 whose body is `body` as is, with `content_type`.
+    pub fn raw(content_type: &'static str, body: Vec<u8>) -> Self {
+        Self {
+            raw: Some(RawBody { content_type, body }),
+            ..Self::default()
         }
     }
 
@@ -234,6 +263,7 @@ impl fmt::Debug for Response {
             .field("warnings", &self.warnings)
             .field("lease_duration", &self.lease_duration)
             .field("status", &self.status)
+            .field("raw", &self.raw)
             .finish()
     }
 }

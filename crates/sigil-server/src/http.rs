@@ -354,6 +354,13 @@ struct Envelope<'a> {
 }
 
 fn success_response(resp: &Response, request_id: &str, sys: bool) -> HttpResponse {
+    if let Some(raw) = &resp.raw {
+        return build(
+            resp.status.unwrap_or(200),
+            Bytes::from(raw.body.clone()),
+            raw.content_type,
+        );
+    }
     if resp.data.is_none() && resp.auth.is_none() && resp.warnings.is_empty() {
         return build(204, Bytes::new(), "application/json");
     }

@@ -12,12 +12,12 @@
 //! to the issuer and the CRL take the engine's lock, so two revocations cannot lose one
 //! another's entry; issuance writes only its own certificate and needs no lock.
 //!
-//! Raw reads (`ca`, `ca/pem`, `crl`, `crl/pem`) answer in Vault's raw-response form:
-//! `http_content_type`, `http_raw_body` (base64) and `http_status_code` in `data`.
+//! Raw reads (`ca`, `ca/pem`, `crl`, `crl/pem`) answer with the DER or PEM body itself and
+//! its content type, as Vault does.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use sigil_core::encoding::{Pem, base64_encode};
+use sigil_core::encoding::Pem;
 use sigil_storage::Page;
 use tokio::sync::Mutex;
 
@@ -82,13 +82,9 @@ async fn load_role(view: &View, name: &str) -> Result<Role, ApiError> {
         .ok_or_else(|| ApiError::bad(format!("unknown role: {name}")))
 }
 
-/// Vault's raw response: a body that is not JSON.
-fn raw(content_type: &str, body: &[u8]) -> Response {
-    Response::json(json!({
-        "http_content_type": content_type,
-        "http_raw_body": base64_encode(body),
-        "http_status_code": 200,
-    }))
+/// A body that is not JSON (DER or PEM), sent as is.
+fn raw(content_type: &'static str, body: &[u8]) -> Response {
+    Response::raw(content_type, body.to_vec())
 }
 
 fn pem_of(label: &str, der: &[u8]) -> Result<String, ApiError> {

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rcgen::PublicKeyData;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use serde_json::{Map, Value, json};
-use sigil_core::encoding::{Pem, base64_decode};
+use sigil_core::encoding::Pem;
 use sigil_storage::Page;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
@@ -65,8 +65,11 @@ impl Fixture {
 
     /// The bytes of a raw response.
     async fn read_raw(&self, path: &str) -> Vec<u8> {
-        let data = self.read(path).await;
-        base64_decode(data["http_raw_body"].as_str().unwrap()).unwrap()
+        let resp = self
+            .call(Operation::Read, path, json!({}))
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e:?}"));
+        resp.raw.expect("a raw body").body
     }
 
     /// Everything stored, to prove a failed request wrote nothing.
