@@ -13,7 +13,7 @@
 //! another's entry; issuance writes only its own certificate and needs no lock.
 //!
 //! Raw reads (`ca`, `ca/pem`, `crl`, `crl/pem`) answer with the DER or PEM body itself and
-//! its content type, as Vault does.
+//! its content type, as Vault does; before a root exists they answer 204 with no body.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -87,6 +87,22 @@ fn raw(content_type: &'static str, body: &[u8]) -> Response {
     Response::raw(content_type, body.to_vec())
 }
 
+/// What a raw read answers before there is anything to read: Vault's 204 with no body, still
+/// labelled with the content type, so a relying party polling `ca` or `crl` before the root
+/// exists sees "nothing yet" rather than an error.
+fn no_content(content_type: &'static str) -> Response {
+    Response::raw(content_type, Vec::new()).with_status(204)
+}
+
+/// Whether the mount has an issuer; the stored document holds its key and is zeroized.
+async fn has_ca(view: &View) -> Result<bool, ApiError> {
+    Ok(view
+        .get(CA_KEY)
+        .await?
+        .map(zeroize::Zeroizing::new)
+        .is_some())
+}
+
 fn pem_of(label: &str, der: &[u8]) -> Result<String, ApiError> {
     Pem::encode(label, der).map_err(|_| ApiError::internal("encoding PEM"))
 }
@@ -143,13 +159,7 @@ impl Pki {
             issuer_name,
         };
         let _guard = self.lock.lock().await;
-        // The existing document holds a key: zeroize it once looked at.
-        if view
-            .get(CA_KEY)
-            .await?
-            .map(zeroize::Zeroizing::new)
-            .is_some()
-        {
+        if has_ca(view).await? {
             return Err(ApiError::bad(
                 "this mount already has a root; more than one issuer is not supported yet",
             ));
@@ -367,28 +377,44 @@ impl Engine for Pki {
             ("certs", Operation::List) if rest.is_empty() => Self::list(view, "certs/").await,
             ("cert", Operation::Read) if !rest.is_empty() => Self::read_cert(view, rest).await,
             ("ca", Operation::Read) => {
+                let pem = match rest {
+                    "" => false,
+                    "pem" => true,
+                    _ => return Err(ApiError::UnsupportedPath),
+                };
+                let content_type = if pem {
+                    "application/pem-certificate-chain"
+                } else {
+                    "application/pkix-cert"
+                };
+                if !has_ca(view).await? {
+                    return Ok(no_content(content_type));
+                }
                 let der = load_ca(view).await?.der()?;
-                match rest {
-                    "" => Ok(raw("application/pkix-cert", &der)),
-                    "pem" => Ok(raw(
-                        "application/pem-certificate-chain",
-                        pem_of("CERTIFICATE", &der)?.as_bytes(),
-                    )),
-                    _ => Err(ApiError::UnsupportedPath),
+                if pem {
+                    Ok(raw(content_type, pem_of("CERTIFICATE", &der)?.as_bytes()))
+                } else {
+                    Ok(raw(content_type, &der))
                 }
             }
             ("crl", Operation::Read) => {
-                let der = view
-                    .get(crl::DER_KEY)
-                    .await?
-                    .ok_or_else(|| ApiError::bad("no CRL yet: generate a root first"))?;
-                match rest {
-                    "" => Ok(raw("application/pkix-crl", &der)),
-                    "pem" => Ok(raw(
-                        "application/x-pem-file",
-                        pem_of("X509 CRL", &der)?.as_bytes(),
-                    )),
-                    _ => Err(ApiError::UnsupportedPath),
+                let pem = match rest {
+                    "" => false,
+                    "pem" => true,
+                    _ => return Err(ApiError::UnsupportedPath),
+                };
+                let content_type = if pem {
+                    "application/x-pem-file"
+                } else {
+                    "application/pkix-crl"
+                };
+                let Some(der) = view.get(crl::DER_KEY).await? else {
+                    return Ok(no_content(content_type));
+                };
+                if pem {
+                    Ok(raw(content_type, pem_of("X509 CRL", &der)?.as_bytes()))
+                } else {
+                    Ok(raw(content_type, &der))
                 }
             }
             _ => Err(ApiError::UnsupportedPath),

@@ -519,6 +519,34 @@ async fn no_store_roles_leave_no_trace() {
 }
 
 #[tokio::test]
+async fn raw_reads_before_a_root_answer_204_with_their_content_type() {
+    // As OpenBao does: no body and no error until a root exists; the JSON read refuses.
+    let f = Fixture::new();
+    for (path, content_type) in [
+        ("ca", "application/pkix-cert"),
+        ("ca/pem", "application/pem-certificate-chain"),
+        ("crl", "application/pkix-crl"),
+        ("crl/pem", "application/x-pem-file"),
+    ] {
+        let resp = f.call(Operation::Read, path, json!({})).await.unwrap();
+        assert_eq!(resp.status, Some(204), "{path}");
+        let body = resp.raw.expect("a raw body");
+        assert_eq!(
+            (body.content_type, body.body.len()),
+            (content_type, 0),
+            "{path}"
+        );
+    }
+    assert!(matches!(
+        f.call(Operation::Read, "cert/ca", json!({})).await,
+        Err(ApiError::BadRequest(_))
+    ));
+    f.root(json!({"common_name": "Sigil Root"})).await;
+    assert!(!f.read_raw("ca").await.is_empty());
+    assert!(!f.read_raw("crl").await.is_empty());
+}
+
+#[tokio::test]
 async fn revoked_serials_and_only_those_are_in_the_crl() {
     let f = Fixture::new();
     let root = f.root(json!({"common_name": "Sigil Root"})).await;
