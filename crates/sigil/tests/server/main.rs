@@ -12,5 +12,6 @@ mod bao;
 mod cli;
 mod hvac;
 mod lifecycle;
+mod pki;
 mod seal;
 mod transit;

@@ -1,0 +1,145 @@
+//! The pki secrets engine through real clients: the hvac + openssl suite, run against Sigil
+//! and against a real OpenBao dev server (so the script is shown to encode OpenBao's
+//! behaviour), and the `bao` CLI's root, role, issue and read.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::harness::{Dev, OpenBao};
+use crate::support::Run;
+
+#[track_caller]
+fn passed(what: &str, out: &Run) {
+    assert!(
+        out.code == 0 && out.stdout_str().lines().last() == Some("OK"),
+        "{what} failed:\n{}\n{}",
+        out.stdout_str(),
+        out.stderr
+    );
+}
+
+#[test]
+fn pki_suite_against_sigil() {
+    let dev = Dev::start();
+    passed("pki suite on Sigil", &dev.python("pki_suite.py", &[]));
+}
+
+#[test]
+fn pki_suite_against_openbao() {
+    let bao = OpenBao::start();
+    let out = bao.python("pki_suite.py", &BTreeMap::new());
+    passed("pki suite on OpenBao", &out);
+}
+
+#[track_caller]
+fn ok(run: Run) -> String {
+    assert_eq!(
+        run.code,
+        0,
+        "bao failed: {}\n{}",
+        run.stdout_str(),
+        run.stderr
+    );
+    String::from_utf8(run.stdout).expect("bao prints UTF-8")
+}
+
+#[track_caller]
+fn json(run: Run) -> Value {
+    let out = ok(run);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("bao printed non-JSON ({e}): {out}"))
+}
+
+/// The `bao` CLI's PKI round trip, against whichever server `bao` talks to.
+fn bao_cli_pki(bao: &dyn Fn(&[&str]) -> Run) {
+    ok(bao(&["secrets", "enable", "pki"]));
+    let root = json(bao(&[
+        "write",
+        "-format=json",
+        "pki/root/generate/internal",
+        "common_name=CLI Root",
+        "key_type=ec",
+        "ttl=720h",
+    ]));
+    let ca = root["data"]["certificate"].as_str().unwrap().to_owned();
+    assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{root}");
+    assert!(root["data"].get("private_key").is_none(), "{root}");
+
+    ok(bao(&[
+        "write",
+        "pki/roles/web",
+        "allowed_domains=example.com",
+        "allow_subdomains=true",
+        "key_type=ec",
+        "max_ttl=72h",
+    ]));
+    let role = json(bao(&["read", "-format=json", "pki/roles/web"]));
+    assert_eq!(
+        role["data"]["allowed_domains"],
+        serde_json::json!(["example.com"])
+    );
+    assert_eq!(role["data"]["allow_subdomains"], true, "{role}");
+
+    let leaf = json(bao(&[
+        "write",
+        "-format=json",
+        "pki/issue/web",
+        "common_name=www.example.com",
+        "ttl=1h",
+    ]));
+    let serial = leaf["data"]["serial_number"].as_str().unwrap().to_owned();
+    let cert = leaf["data"]["certificate"].as_str().unwrap().to_owned();
+    assert_eq!(leaf["data"]["issuing_ca"], ca.as_str(), "{leaf}");
+    assert_eq!(leaf["data"]["private_key_type"], "ec", "{leaf}");
+
+    let read = json(bao(&[
+        "read",
+        "-format=json",
+        &format!("pki/cert/{serial}"),
+    ]));
+    assert_eq!(read["data"]["certificate"], cert.as_str(), "{read}");
+    assert_eq!(read["data"]["revocation_time"], 0, "{read}");
+    let pem = ok(bao(&["read", "-field=certificate", "pki/cert/ca"]));
+    assert_eq!(pem.trim(), ca.trim());
+    let list = json(bao(&["list", "-format=json", "pki/certs"]));
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == serial.as_str()),
+        "{serial} not in {list}"
+    );
+
+    let revoked = json(bao(&[
+        "write",
+        "-format=json",
+        "pki/revoke",
+        &format!("serial_number={serial}"),
+    ]));
+    assert!(
+        revoked["data"]["revocation_time"].as_i64().unwrap() > 0,
+        "{revoked}"
+    );
+
+    // An API error: exit 2 and OpenBao's message on stderr.
+    let bad = bao(&["write", "pki/issue/web", "common_name=evil.test"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("common name evil.test not allowed by this role"),
+        "{}",
+        bad.stderr
+    );
+}
+
+#[test]
+fn bao_cli_pki_against_sigil() {
+    let dev = Dev::start();
+    bao_cli_pki(&|args| dev.bao(args));
+}
+
+#[test]
+fn bao_cli_pki_against_openbao() {
+    let bao = OpenBao::start();
+    bao_cli_pki(&|args| bao.bao(args));
+}
