@@ -61,6 +61,21 @@ impl Pki {
     }
 }
 
+/// A revocation time as Vault shows it beside the Unix seconds: RFC 3339, or "" for 0 (not
+/// revoked).
+fn rfc3339(t: i64) -> String {
+    if t == 0 {
+        return String::new();
+    }
+    ca::at(t)
+        .ok()
+        .and_then(|d| {
+            d.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 fn now(req: &Request) -> i64 {
     i64::try_from(req.now_unix()).unwrap_or(i64::MAX)
 }
@@ -283,7 +298,7 @@ impl Pki {
         let reply = |t: i64| {
             Response::json(json!({
                 "revocation_time": t,
-                "revocation_time_rfc3339": ca::at(t).ok().and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok()).unwrap_or_default(),
+                "revocation_time_rfc3339": rfc3339(t),
                 "state": "revoked",
             }))
         };
@@ -315,7 +330,8 @@ impl Pki {
             Operation::Create | Operation::Update => {
                 let role = Role::from_body(&req.data)?;
                 view.put_json(&key, &role).await?;
-                Ok(Response::empty())
+                // Vault answers a role write with the role as stored.
+                Ok(Response::data(role.to_data()))
             }
             Operation::Delete => {
                 view.delete(&key).await?;
@@ -332,7 +348,9 @@ impl Pki {
                 json!({"certificate": ca.certificate, "revocation_time": 0}),
             ));
         }
-        let serial = normalize_serial(which)?;
+        // As in Vault, what is not a serial (`cert/crl`, `cert/ca_chain`, bare hex) is no
+        // certificate here: 404, not a complaint about the serial's form.
+        let serial = normalize_serial(which).map_err(|_| ApiError::UnsupportedPath)?;
         let entry: CertEntry = view
             .get_json(&format!("certs/{}", serial_key(&serial)))
             .await?
@@ -340,6 +358,7 @@ impl Pki {
         Ok(Response::json(json!({
             "certificate": entry.certificate,
             "revocation_time": entry.revocation_time,
+            "revocation_time_rfc3339": rfc3339(entry.revocation_time),
         })))
     }
 

@@ -232,7 +232,8 @@ async fn role(f: &Fixture, name: &str, body: Value) {
         .call(Operation::Update, &format!("roles/{name}"), body)
         .await
         .unwrap();
-    assert_eq!(resp, Response::empty());
+    // As in Vault, the write answers with the role as stored, which is what a read shows.
+    assert_eq!(resp.data, Some(f.read(&format!("roles/{name}")).await));
 }
 
 #[tokio::test]
@@ -519,6 +520,25 @@ async fn no_store_roles_leave_no_trace() {
 }
 
 #[tokio::test]
+async fn cert_reads_of_what_is_not_a_serial_are_not_found() {
+    // OpenBao's cert/<serial> path takes hex and separators only; anything else (cert/crl,
+    // cert/ca_chain, which this slice does not serve) is an unsupported path, a 404.
+    let f = Fixture::new();
+    f.root(json!({"common_name": "Sigil Root"})).await;
+    for path in ["cert/crl", "cert/ca_chain", "cert/zz", "cert/0102"] {
+        assert_eq!(
+            f.call(Operation::Read, path, json!({})).await,
+            Err(ApiError::UnsupportedPath),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        f.call(Operation::Read, "cert/01:02", json!({})).await,
+        Err(ApiError::NotFound)
+    );
+}
+
+#[tokio::test]
 async fn raw_reads_before_a_root_answer_204_with_their_content_type() {
     // As OpenBao does: no body and no error until a root exists; the JSON read refuses.
     let f = Fixture::new();
@@ -572,9 +592,19 @@ async fn revoked_serials_and_only_those_are_in_the_crl() {
         .await;
     assert_eq!(again["revocation_time"], json!(NOW));
     assert_eq!(f.snapshot().await, before);
+    let read = f.read(&format!("cert/{}", s(&a, "serial_number"))).await;
+    assert_eq!(read["revocation_time"], json!(NOW));
     assert_eq!(
-        f.read(&format!("cert/{}", s(&a, "serial_number"))).await["revocation_time"],
-        json!(NOW)
+        read["revocation_time_rfc3339"],
+        got["revocation_time_rfc3339"]
+    );
+    let unrevoked = f.read(&format!("cert/{}", s(&b, "serial_number"))).await;
+    assert_eq!(
+        (
+            &unrevoked["revocation_time"],
+            &unrevoked["revocation_time_rfc3339"]
+        ),
+        (&json!(0), &json!(""))
     );
 
     let der = f.read_raw("crl").await;
