@@ -17,7 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use sigil_core::encoding::Pem;
+use sigil_core::encoding::{Pem, base64_encode};
 use sigil_storage::Page;
 use tokio::sync::Mutex;
 
@@ -35,7 +35,7 @@ mod tests;
 
 use ca::{CA_KEY, KeySpec, RootRequest, StoredCa, normalize_serial, private_key_pem, serial_key};
 use crl::CrlState;
-use issue::{Names, requested_ttl, sign_leaf, validity};
+use issue::{Format, Names, requested_ttl, sign_leaf, validity};
 use role::{Role, check_role_name};
 
 /// The stored form of an issued certificate.
@@ -217,6 +217,7 @@ impl Pki {
     ) -> Result<Response, ApiError> {
         let role = load_role(view, role_name).await?;
         let ca = load_ca(view).await?;
+        let format = Format::from_body(&req.data)?;
         let mut names = Names::from_body(&req.data)?;
         let parsed = if csr {
             let pem = field_str(&req.data, "csr")
@@ -238,6 +239,8 @@ impl Pki {
             validity(now(req), requested_ttl(&req.data)?, &role, ca.not_after);
         let issuer = ca.issuer()?;
         let mut data = Map::new();
+        // The issued key in the requested encoding (PKCS#8 either way), zeroized when dropped.
+        let mut private_key = None;
         let leaf = match parsed {
             Some(c) => sign_leaf(
                 &names,
@@ -257,7 +260,13 @@ impl Pki {
                     &issuer,
                     (not_before, not_after),
                 )?;
-                data.insert("private_key".into(), private_key_pem(&key)?.as_str().into());
+                private_key = Some(if format == Format::Der {
+                    zeroize::Zeroizing::new(base64_encode(&zeroize::Zeroizing::new(
+                        key.serialize_der(),
+                    )))
+                } else {
+                    private_key_pem(&key)?
+                });
                 data.insert("private_key_type".into(), spec.name().into());
                 leaf
             }
@@ -270,10 +279,37 @@ impl Pki {
             view.put_json(&format!("certs/{}", serial_key(&leaf.serial)), &entry)
                 .await?;
         }
-        data.insert("certificate".into(), leaf.pem.into());
-        data.insert("issuing_ca".into(), ca.certificate.clone().into());
-        data.insert("ca_chain".into(), json!([ca.certificate]));
+        let (certificate, issuing_ca) =
+            match format {
+                Format::Pem => (leaf.pem, ca.certificate.clone()),
+                Format::Der => (
+                    base64_encode(&Pem::decode_expecting(&leaf.pem, "CERTIFICATE").map_err(
+                        |_| ApiError::internal("the issued certificate is not one PEM block"),
+                    )?),
+                    base64_encode(&ca.der()?),
+                ),
+                // As in Vault: the key (when issued), the leaf, then the issuing CA.
+                Format::PemBundle => {
+                    let mut bundle = String::new();
+                    for block in [private_key.as_deref().map(String::as_str), Some(&leaf.pem)]
+                        .into_iter()
+                        .flatten()
+                        .chain([ca.certificate.as_str()])
+                    {
+                        bundle.push_str(block.trim_end());
+                        bundle.push('\n');
+                    }
+                    (bundle, ca.certificate.clone())
+                }
+            };
+        if let Some(key) = &private_key {
+            data.insert("private_key".into(), key.as_str().into());
+        }
+        data.insert("certificate".into(), certificate.into());
+        data.insert("ca_chain".into(), json!([issuing_ca]));
+        data.insert("issuing_ca".into(), issuing_ca.into());
         data.insert("serial_number".into(), leaf.serial.into());
+        data.insert("not_before".into(), not_before.into());
         data.insert("expiration".into(), leaf.not_after.into());
         let mut resp = Response::data(data);
         resp.warnings = warnings;

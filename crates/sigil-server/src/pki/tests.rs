@@ -520,6 +520,61 @@ async fn no_store_roles_leave_no_trace() {
 }
 
 #[tokio::test]
+async fn issue_answers_in_the_requested_format() {
+    let f = Fixture::new();
+    let root = f.root(json!({"common_name": "Sigil Root"})).await;
+    let ca_pem = s(&root, "certificate");
+    role(&f, "r", json!({"allow_any_name": true, "key_type": "ec"})).await;
+
+    let pem = f.write("issue/r", json!({"common_name": "a.test"})).await;
+    assert_eq!(pem["not_before"], json!(NOW - 30), "backdated by the role");
+    assert!(s(&pem, "private_key").starts_with("-----BEGIN PRIVATE KEY-----"));
+
+    let der = f
+        .write("issue/r", json!({"common_name": "a.test", "format": "der"}))
+        .await;
+    let leaf = sigil_core::encoding::base64_decode(&s(&der, "certificate")).unwrap();
+    assert_eq!(parse(&leaf).subject().to_string(), "CN=a.test");
+    let ca = sigil_core::encoding::base64_decode(&s(&der, "issuing_ca")).unwrap();
+    assert_eq!(ca, der_of(&ca_pem));
+    assert_eq!(der["ca_chain"], json!([s(&der, "issuing_ca")]));
+    let key = sigil_core::encoding::base64_decode(&s(&der, "private_key")).unwrap();
+    rcgen::KeyPair::try_from(key.as_slice()).expect("a PKCS#8 DER key");
+
+    let bundle = f
+        .write(
+            "issue/r",
+            json!({"common_name": "a.test", "format": "pem_bundle"}),
+        )
+        .await;
+    let text = s(&bundle, "certificate");
+    let labels: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("-----BEGIN "))
+        .collect();
+    assert_eq!(
+        labels,
+        ["PRIVATE KEY-----", "CERTIFICATE-----", "CERTIFICATE-----"]
+    );
+    assert!(text.starts_with(&s(&bundle, "private_key")));
+    assert!(text.trim_end().ends_with(ca_pem.trim_end()));
+
+    let before = f.snapshot().await;
+    let bad = f
+        .call(
+            Operation::Update,
+            "issue/r",
+            json!({"common_name": "a.test", "format": "p12"}),
+        )
+        .await;
+    assert!(
+        matches!(&bad, Err(ApiError::BadRequest(m)) if m[0].contains("must be \"pem\", \"der\", or \"pem_bundle\"")),
+        "{bad:?}"
+    );
+    assert_eq!(f.snapshot().await, before);
+}
+
+#[tokio::test]
 async fn cert_reads_of_what_is_not_a_serial_are_not_found() {
     // OpenBao's cert/<serial> path takes hex and separators only; anything else (cert/crl,
     // cert/ca_chain, which this slice does not serve) is an unsupported path, a 404.
