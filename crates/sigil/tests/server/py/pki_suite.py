@@ -12,6 +12,7 @@ places are marked "legitimate difference".
 Reads SIGIL_ADDR, SIGIL_TOKEN and SIGIL_CACERT (empty: plain HTTP). Exits non-zero with the
 failing check's message on the first failure; prints OK at the end."""
 
+import base64
 import os
 import re
 import subprocess
@@ -185,6 +186,34 @@ span = leaf["expiration"] - int(
 )
 # notBefore is backdated 30 s by default.
 assert 24 * 3600 <= span <= 24 * 3600 + 60, (start, end, span)
+
+# not_before is the certificate's notBefore (backdated 30 s by default).
+assert leaf["not_before"] == int(
+    subprocess.run(["date", "-u", "-d", start.split("=", 1)[1], "+%s"], capture_output=True, text=True).stdout
+), (leaf["not_before"], start)
+
+section("issue formats")
+der = pki.generate_certificate(
+    "web", "der.example.com", extra_params={"format": "der", "ttl": "1h"}, mount_point=MOUNT
+)["data"]
+for field in ("certificate", "issuing_ca"):
+    assert not der[field].startswith("-----"), f"{field} is not bare base64 DER: {der[field][:40]}"
+write("der.der", base64.b64decode(der["certificate"]))
+assert "CN = der.example.com" in openssl("x509", "-inform", "DER", "-in", path("der.der"), "-noout", "-subject")
+assert base64.b64decode(der["issuing_ca"]) == base64.b64decode("".join(ca_pem.strip().splitlines()[1:-1]))
+assert der["ca_chain"] == [der["issuing_ca"]], der["ca_chain"]
+# Legitimate difference, as for PEM: OpenBao's DER key is SEC1, Sigil's PKCS#8; openssl reads both.
+write("der.key", base64.b64decode(der["private_key"]))
+openssl("pkey", "-inform", "DER", "-in", path("der.key"), "-noout")
+bundle = pki.generate_certificate(
+    "web", "bundle.example.com", extra_params={"format": "pem_bundle", "ttl": "1h"}, mount_point=MOUNT
+)["data"]
+labels = re.findall(r"-----BEGIN ([A-Z ]+)-----", bundle["certificate"])
+assert labels[1:] == ["CERTIFICATE", "CERTIFICATE"] and labels[0].endswith("PRIVATE KEY"), labels
+assert bundle["certificate"].startswith(bundle["private_key"].strip()), "the bundle opens with the key"
+assert bundle["certificate"].strip().endswith(ca_pem.strip()), "the bundle ends with the CA"
+r = raw("POST", "issue/web", json={"common_name": "p12.example.com", "format": "p12"})
+assert r.status_code == 400 and 'must be "pem", "der", or "pem_bundle"' in r.json()["errors"][0], (r.status_code, r.text)
 
 section("issue over max_ttl")
 # Legitimate difference in wording only: both cap the lifetime at the role's max_ttl and
