@@ -14,6 +14,7 @@
 //!
 //! Raw reads (`ca`, `ca/pem`, `crl`, `crl/pem`) answer with the DER or PEM body itself and
 //! its content type, as Vault does; before a root exists they answer 204 with no body.
+//! `issue` and `sign` answer in Vault's `format`: PEM, bare base64 DER or a PEM bundle.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -132,7 +133,13 @@ impl Pki {
         let exported = match kind {
             "internal" => false,
             "exported" => true,
-            _ => return Err(ApiError::UnsupportedPath),
+            "" => return Err(ApiError::UnsupportedPath),
+            // Vault's words; its "existing" and "kms" are not in this slice.
+            _ => {
+                return Err(ApiError::bad(
+                    "the \"exported\" path parameter must be \"internal\" or \"exported\"",
+                ));
+            }
         };
         let d = &req.data;
         let common_name = field_str(d, "common_name").unwrap_or_default();

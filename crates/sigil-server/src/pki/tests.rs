@@ -520,6 +520,23 @@ async fn no_store_roles_leave_no_trace() {
 }
 
 #[tokio::test]
+async fn an_unknown_root_kind_is_a_bad_request_in_vaults_words() {
+    let f = Fixture::new();
+    let bad = f
+        .call(
+            Operation::Update,
+            "root/generate/kms",
+            json!({"common_name": "x"}),
+        )
+        .await;
+    assert!(
+        matches!(&bad, Err(ApiError::BadRequest(m)) if m[0].starts_with("the \"exported\" path parameter must be \"internal\"")),
+        "{bad:?}"
+    );
+    assert!(f.snapshot().await.is_empty());
+}
+
+#[tokio::test]
 async fn issue_answers_in_the_requested_format() {
     let f = Fixture::new();
     let root = f.root(json!({"common_name": "Sigil Root"})).await;
