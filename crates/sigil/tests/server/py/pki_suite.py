@@ -415,5 +415,8 @@ assert code == 400 and "certificate with serial 01:02:03:04 not found" in msg, (
 code, msg = status("POST", "revoke", {"serial_number": root_serial})
 assert code == 400 and "to its own CRL" in msg, (code, msg)
 raises(exc.InvalidPath, pki.read_role, "nope", mount_point=MOUNT)
+# A root kind neither knows (OpenBao's "existing" and "kms" need more than this body).
+code, msg = status("POST", "root/generate/bogus", {"common_name": "x"})
+assert code == 400 and 'the "exported" path parameter must be "internal"' in msg, (code, msg)
 
 print("OK")
