@@ -226,6 +226,7 @@ impl Pki {
         let ca = load_ca(view).await?;
         let format = Format::from_body(&req.data)?;
         let mut names = Names::from_body(&req.data)?;
+        let mut warnings = Vec::new();
         let parsed = if csr {
             let pem = field_str(&req.data, "csr")
                 .ok_or_else(|| ApiError::bad("the csr field is required"))?;
@@ -233,6 +234,18 @@ impl Pki {
             // Vault's defaults (`use_csr_common_name`, `use_csr_sans`): the CSR's common name
             // wins over the body's, and the SANs are the CSR's alone.
             let body_cn = std::mem::take(&mut names.common_name);
+            // Vault says so when the body's names are overruled (even when the CSR has no
+            // common name and the body's is used after all).
+            if !body_cn.is_empty() {
+                warnings.push(
+                    "the common_name field was provided but the role is set with \"use_csr_common_name\" set to true".to_owned(),
+                );
+            }
+            if field_str(&req.data, "alt_names").is_some_and(|a| !a.trim().is_empty()) {
+                warnings.push(
+                    "the alt_names field was provided but the role is set with \"use_csr_sans\" set to true".to_owned(),
+                );
+            }
             names = std::mem::take(&mut parsed.names);
             if names.common_name.is_empty() {
                 names.common_name = body_cn;
@@ -242,8 +255,9 @@ impl Pki {
             None
         };
         names.check(&role)?;
-        let (not_before, not_after, warnings) =
+        let (not_before, not_after, lifetime_warnings) =
             validity(now(req), requested_ttl(&req.data)?, &role, ca.not_after);
+        warnings.extend(lifetime_warnings);
         let issuer = ca.issuer()?;
         let mut data = Map::new();
         // The issued key in the requested encoding (PKCS#8 either way), zeroized when dropped.

@@ -330,6 +330,32 @@ fn csr(names: &[&str], key: &rcgen::KeyPair) -> String {
 }
 
 #[tokio::test]
+async fn sign_warns_when_the_csr_overrules_the_body_as_vault_does() {
+    let f = Fixture::new();
+    f.root(json!({"common_name": "Sigil Root"})).await;
+    role(&f, "r", json!({"allow_any_name": true, "key_type": "any"})).await;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let pem = csr(&["c.test"], &key);
+    let warnings = |body: Value| {
+        let f = &f;
+        async move {
+            f.call(Operation::Update, "sign/r", body)
+                .await
+                .unwrap()
+                .warnings
+        }
+    };
+    assert!(warnings(json!({"csr": pem})).await.is_empty());
+    assert_eq!(
+        warnings(json!({"csr": pem, "common_name": "e.test", "alt_names": "f.test"})).await,
+        [
+            "the common_name field was provided but the role is set with \"use_csr_common_name\" set to true",
+            "the alt_names field was provided but the role is set with \"use_csr_sans\" set to true",
+        ]
+    );
+}
+
+#[tokio::test]
 async fn sign_uses_the_csr_key_and_the_role_flags() {
     let f = Fixture::new();
     let root = f
