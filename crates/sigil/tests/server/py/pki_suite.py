@@ -12,9 +12,11 @@ places are marked "legitimate difference".
 Reads SIGIL_ADDR, SIGIL_TOKEN and SIGIL_CACERT (empty: plain HTTP). Exits non-zero with the
 failing check's message on the first failure; prints OK at the end."""
 
+import atexit
 import base64
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 
@@ -27,6 +29,7 @@ ROOT = os.environ["SIGIL_TOKEN"]
 CA = os.environ.get("SIGIL_CACERT") or True
 MOUNT = "pki"
 WORK = tempfile.mkdtemp(prefix="pki-suite-")
+atexit.register(shutil.rmtree, WORK, ignore_errors=True)
 
 
 def section(name):
