@@ -15,6 +15,7 @@ use std::str::FromStr;
 use serde_json::{Map, Value, json};
 use sigil_core::encoding::{base64_decode, base64_encode, hex_encode};
 use sigil_core::hash::{self, HashAlgorithm};
+use sigil_core::secret::SecretBytes;
 
 use super::key::{Key, Kind, OpError, Salt, SignOptions};
 use super::{Transit, int_field, nanos, spec_from, str_field};
@@ -275,6 +276,19 @@ pub(super) async fn encrypt(
     out.respond(d, batch, true)
 }
 
+/// Decrypts one decrypt or rewrap item: the plaintext, and the item's context and
+/// associated data (rewrap encrypts again under them).
+fn open_item(key: &Key, item: &Item) -> Result<(SecretBytes, Vec<u8>, Vec<u8>), OpError> {
+    let ciphertext = text(item, "ciphertext")?;
+    if ciphertext.is_empty() {
+        return Err(OpError::user("missing ciphertext to decrypt"));
+    }
+    let context = b64(item, "context")?;
+    let aad = b64(item, "associated_data")?;
+    let (plain, _) = key.decrypt(ciphertext, &context, &aad)?;
+    Ok((plain, context, aad))
+}
+
 pub(super) async fn decrypt(
     t: &Transit,
     req: &Request,
@@ -287,13 +301,7 @@ pub(super) async fn decrypt(
     let mut out = Outcomes::new();
     for item in &items {
         let result = (|| {
-            let ciphertext = text(item, "ciphertext")?;
-            if ciphertext.is_empty() {
-                return Err(OpError::user("missing ciphertext to decrypt"));
-            }
-            let context = b64(item, "context")?;
-            let aad = b64(item, "associated_data")?;
-            let (plain, _) = key.decrypt(ciphertext, &context, &aad)?;
+            let (plain, _, _) = open_item(&key, item)?;
             Ok(crate::engine::map([(
                 "plaintext",
                 json!(base64_encode(plain.expose_secret())),
@@ -316,13 +324,7 @@ pub(super) async fn rewrap(
     let mut out = Outcomes::new();
     for item in &items {
         let result = (|| {
-            let ciphertext = text(item, "ciphertext")?;
-            if ciphertext.is_empty() {
-                return Err(OpError::user("missing ciphertext to decrypt"));
-            }
-            let context = b64(item, "context")?;
-            let aad = b64(item, "associated_data")?;
-            let (plain, _) = key.decrypt(ciphertext, &context, &aad)?;
+            let (plain, context, aad) = open_item(&key, item)?;
             let n = key.encrypt_version(item_version(item)?, "encryption")?;
             let again = key.encrypt(n, &context, &aad, plain.expose_secret())?;
             Ok(crate::engine::map([

@@ -315,3 +315,34 @@ fn health_is_200(port: u16) -> bool {
     let mut head = [0u8; 12];
     stream.read_exact(&mut head).is_ok() && &head == b"HTTP/1.1 200"
 }
+
+/// Asserts a Python suite exited 0 with `OK` as its last line.
+#[track_caller]
+pub(crate) fn passed(what: &str, out: &Run) {
+    assert!(
+        out.code == 0 && out.stdout_str().lines().last() == Some("OK"),
+        "{what} failed:\n{}\n{}",
+        out.stdout_str(),
+        out.stderr
+    );
+}
+
+/// The stdout of a `bao` run that must succeed.
+#[track_caller]
+pub(crate) fn bao_ok(run: Run) -> String {
+    assert_eq!(
+        run.code,
+        0,
+        "bao failed: {}\n{}",
+        run.stdout_str(),
+        run.stderr
+    );
+    String::from_utf8(run.stdout).expect("bao prints UTF-8")
+}
+
+/// The JSON a `bao -format=json` run that must succeed printed.
+#[track_caller]
+pub(crate) fn bao_json(run: Run) -> serde_json::Value {
+    let out = bao_ok(run);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("bao printed non-JSON ({e}): {out}"))
+}

@@ -4,20 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
-use crate::harness::{Dev, OpenBao};
+use crate::harness::{Dev, OpenBao, bao_json as json, bao_ok as ok, passed};
 use crate::support::Run;
-
-#[track_caller]
-fn passed(what: &str, out: &Run) {
-    assert!(
-        out.code == 0 && out.stdout_str().lines().last() == Some("OK"),
-        "{what} failed:\n{}\n{}",
-        out.stdout_str(),
-        out.stderr
-    );
-}
 
 #[test]
 fn pki_suite_against_sigil() {
@@ -30,24 +18,6 @@ fn pki_suite_against_openbao() {
     let bao = OpenBao::start();
     let out = bao.python("pki_suite.py", &BTreeMap::new());
     passed("pki suite on OpenBao", &out);
-}
-
-#[track_caller]
-fn ok(run: Run) -> String {
-    assert_eq!(
-        run.code,
-        0,
-        "bao failed: {}\n{}",
-        run.stdout_str(),
-        run.stderr
-    );
-    String::from_utf8(run.stdout).expect("bao prints UTF-8")
-}
-
-#[track_caller]
-fn json(run: Run) -> Value {
-    let out = ok(run);
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("bao printed non-JSON ({e}): {out}"))
 }
 
 /// The `bao` CLI's PKI round trip, against whichever server `bao` talks to.

@@ -6,18 +6,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::harness::{Dev, OpenBao};
+use crate::harness::{Dev, OpenBao, bao_json as json, bao_ok as ok, passed};
 use crate::support::Run;
-
-#[track_caller]
-fn passed(what: &str, out: &Run) {
-    assert!(
-        out.code == 0 && out.stdout_str().lines().last() == Some("OK"),
-        "{what} failed:\n{}\n{}",
-        out.stdout_str(),
-        out.stderr
-    );
-}
 
 #[test]
 fn transit_suite_against_sigil() {
@@ -68,24 +58,6 @@ fn transit_cross_script_holds_between_two_openbao_servers() {
     let peer = OpenBao::start();
     let out = under_test.python("transit_cross.py", &peer.peer_env());
     passed("transit cross OpenBao <-> OpenBao", &out);
-}
-
-#[track_caller]
-fn ok(run: Run) -> String {
-    assert_eq!(
-        run.code,
-        0,
-        "bao failed: {}\n{}",
-        run.stdout_str(),
-        run.stderr
-    );
-    String::from_utf8(run.stdout).expect("bao prints UTF-8")
-}
-
-#[track_caller]
-fn json(run: Run) -> Value {
-    let out = ok(run);
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("bao printed non-JSON ({e}): {out}"))
 }
 
 /// The `bao` CLI's transit round trip, against whichever server `bao` talks to.
