@@ -17,7 +17,7 @@
 //! `issue` and `sign` answer in Vault's `format`: PEM, bare base64 DER or a PEM bundle.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 use sigil_core::encoding::{Pem, base64_encode};
 use sigil_storage::Page;
 use tokio::sync::Mutex;
@@ -28,15 +28,18 @@ use crate::view::{View, ViewOp, to_json};
 
 mod ca;
 mod crl;
+mod intermediate;
 mod issue;
+mod issuers;
 mod role;
 
 #[cfg(test)]
 mod tests;
 
-use ca::{CA_KEY, KeySpec, RootRequest, StoredCa, normalize_serial, private_key_pem, serial_key};
+use ca::{KeySpec, RootRequest, StoredCa, normalize_serial, private_key_pem, serial_key};
 use crl::CrlState;
 use issue::{Format, Names, requested_ttl, sign_leaf, validity};
+use issuers::load_issuer;
 use role::{Role, check_role_name};
 
 /// The stored form of an issued certificate.
@@ -46,13 +49,19 @@ struct CertEntry {
     certificate: String,
     /// Unix seconds; 0 while not revoked.
     revocation_time: i64,
+    /// The issuer that signed it ("" for entries older than several issuers, and for the
+    /// roots, which sign themselves).
+    #[serde(default)]
+    issuer_id: String,
 }
 
 /// The pki engine of one mount.
 #[derive(Debug, Default)]
 pub struct Pki {
-    /// Serializes changes to the issuer and the revoked list.
+    /// Serializes changes to issuers, keys and the revoked list.
     lock: Mutex<()>,
+    /// Parsed signers by issuer id, dropped under `lock` when an issuer changes.
+    signers: issuers::SignerCache,
 }
 
 impl Pki {
@@ -81,14 +90,9 @@ fn now(req: &Request) -> i64 {
     i64::try_from(req.now_unix()).unwrap_or(i64::MAX)
 }
 
-/// The issuer; the stored document holding its key is zeroized once parsed.
+/// The default issuer with its key (what the CRL signs with).
 async fn load_ca(view: &View) -> Result<StoredCa, ApiError> {
-    let Some(bytes) = view.get(CA_KEY).await?.map(zeroize::Zeroizing::new) else {
-        return Err(ApiError::bad(
-            "no issuer is configured: generate a root with root/generate/internal first",
-        ));
-    };
-    serde_json::from_slice(&bytes).map_err(|_| ApiError::internal("the stored issuer is corrupt"))
+    load_issuer(view, "default").await
 }
 
 async fn load_role(view: &View, name: &str) -> Result<Role, ApiError> {
@@ -110,13 +114,9 @@ fn no_content(content_type: &'static str) -> Response {
     Response::raw(content_type, Vec::new()).with_status(204)
 }
 
-/// Whether the mount has an issuer; the stored document holds its key and is zeroized.
+/// Whether the mount has a default issuer.
 async fn has_ca(view: &View) -> Result<bool, ApiError> {
-    Ok(view
-        .get(CA_KEY)
-        .await?
-        .map(zeroize::Zeroizing::new)
-        .is_some())
+    Ok(!issuers::config(view).await?.default.is_empty())
 }
 
 fn pem_of(label: &str, der: &[u8]) -> Result<String, ApiError> {
@@ -148,26 +148,11 @@ impl Pki {
                 "common_name is required, at most 64 characters",
             ));
         }
-        let max_path_length = match d.get("max_path_length") {
-            None | Some(Value::Null) => None,
-            Some(v) => {
-                let n = v
-                    .as_i64()
-                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-                    .ok_or_else(|| ApiError::bad("max_path_length: expected an integer"))?;
-                match n {
-                    -1 => None,
-                    0..=255 => Some(u8::try_from(n).unwrap_or(u8::MAX)),
-                    _ => return Err(ApiError::bad("max_path_length must be -1 or 0 to 255")),
-                }
-            }
-        };
+        let max_path_length = intermediate::path_length(d)?;
         let issuer_name = field_str(d, "issuer_name").unwrap_or_default();
-        if !issuer_name.is_empty() {
-            check_role_name(&issuer_name).map_err(|_| {
-                ApiError::bad("issuer_name: letters, digits, '-', '_' and '.' only")
-            })?;
-        }
+        let key_name = field_str(d, "key_name").unwrap_or_default();
+        issuers::check_name("issuer_name", &issuer_name)?;
+        issuers::check_name("key_name", &key_name)?;
         let root = RootRequest {
             common_name,
             ttl: requested_ttl(d)?
@@ -181,35 +166,48 @@ impl Pki {
             issuer_name,
         };
         let _guard = self.lock.lock().await;
-        if has_ca(view).await? {
-            return Err(ApiError::bad(
-                "this mount already has a root; more than one issuer is not supported yet",
-            ));
-        }
+        intermediate::check_issuer_name_free(view, &root.issuer_name).await?;
+        intermediate::check_key_name_free(view, &key_name).await?;
         let t = now(req);
-        let made = ca::generate_root(&root, t)?;
-        let mut state = CrlState::default();
-        let crl = state.sign(&made.stored, t)?;
+        let key = root.key.generate()?;
+        let made = ca::generate_root(&root, &key, t)?;
+        let key_entry = issuers::KeyEntry::new(&key, &key_name)?;
+        let issuer = intermediate::issuer_entry(
+            made.pem.clone(),
+            made.serial.clone(),
+            made.not_after,
+            &key_entry.key_id,
+            &root.issuer_name,
+        );
         let entry = CertEntry {
-            certificate: made.stored.certificate.clone(),
+            certificate: made.pem.clone(),
             revocation_time: 0,
+            issuer_id: issuer.issuer_id.clone(),
         };
-        view.transaction(vec![
-            ViewOp::Put(CA_KEY.into(), to_json(&made.stored)?),
-            ViewOp::Put(
-                format!("certs/{}", serial_key(&made.stored.serial_number)),
-                to_json(&entry)?,
-            ),
-            ViewOp::Put(crl::STATE_KEY.into(), to_json(&state)?),
-            ViewOp::Put(crl::DER_KEY.into(), crl),
-        ])
+        let mut ops = intermediate::store_issuers(
+            view,
+            vec![key_entry.clone()],
+            vec![issuer.clone()],
+            Vec::new(),
+            t,
+        )
         .await?;
-        let mut data = made.stored.describe();
+        ops.push(ViewOp::Put(
+            format!("certs/{}", serial_key(&made.serial)),
+            to_json(&entry)?,
+        ));
+        view.transaction(ops).await?;
+        let mut data = Map::new();
+        data.insert("certificate".into(), made.pem.clone().into());
+        data.insert("issuing_ca".into(), made.pem.into());
+        data.insert("serial_number".into(), made.serial.into());
+        data.insert("expiration".into(), made.not_after.into());
+        data.insert("issuer_id".into(), issuer.issuer_id.into());
+        data.insert("issuer_name".into(), issuer.issuer_name.into());
+        data.insert("key_id".into(), key_entry.key_id.clone().into());
+        data.insert("key_name".into(), key_entry.key_name.clone().into());
         if exported {
-            data.insert(
-                "private_key".into(),
-                private_key_pem(&made.key)?.as_str().into(),
-            );
+            data.insert("private_key".into(), private_key_pem(&key)?.as_str().into());
             data.insert("private_key_type".into(), root.key.name().into());
         }
         Ok(Response::data(data))
@@ -221,9 +219,11 @@ impl Pki {
         view: &View,
         role_name: &str,
         csr: bool,
+        issuer_ref: Option<&str>,
     ) -> Result<Response, ApiError> {
         let role = load_role(view, role_name).await?;
-        let ca = load_ca(view).await?;
+        let ca =
+            issuers::resolve_issuer(view, issuer_ref.unwrap_or(role.issuer_ref.as_str())).await?;
         let format = Format::from_body(&req.data)?;
         let mut names = Names::from_body(&req.data)?;
         let mut warnings = Vec::new();
@@ -258,7 +258,7 @@ impl Pki {
         let (not_before, not_after, lifetime_warnings) =
             validity(now(req), requested_ttl(&req.data)?, &role, ca.not_after);
         warnings.extend(lifetime_warnings);
-        let issuer = ca.issuer()?;
+        let issuer = self.signers.get(view, &ca).await?;
         let mut data = Map::new();
         // The issued key in the requested encoding (PKCS#8 either way), zeroized when dropped.
         let mut private_key = None;
@@ -268,7 +268,7 @@ impl Pki {
                 &role,
                 &c.spki,
                 c.is_rsa,
-                &issuer,
+                issuer.as_ref(),
                 (not_before, not_after),
             )?,
             None => {
@@ -278,7 +278,7 @@ impl Pki {
                     &role,
                     &key,
                     matches!(spec, KeySpec::Rsa(_)),
-                    &issuer,
+                    issuer.as_ref(),
                     (not_before, not_after),
                 )?;
                 private_key = Some(if format == Format::Der {
@@ -296,6 +296,7 @@ impl Pki {
             let entry = CertEntry {
                 certificate: leaf.pem.clone(),
                 revocation_time: 0,
+                issuer_id: ca.issuer_id.clone(),
             };
             view.put_json(&format!("certs/{}", serial_key(&leaf.serial)), &entry)
                 .await?;
@@ -327,7 +328,16 @@ impl Pki {
             data.insert("private_key".into(), key.as_str().into());
         }
         data.insert("certificate".into(), certificate.into());
-        data.insert("ca_chain".into(), json!([issuing_ca]));
+        // The issuing CA and everything above it, in the answer's encoding.
+        let chain = match format {
+            Format::Der => ca
+                .full_chain()
+                .iter()
+                .map(|p| intermediate::der_b64(p))
+                .collect::<Result<Vec<_>, _>>()?,
+            _ => ca.full_chain(),
+        };
+        data.insert("ca_chain".into(), json!(chain));
         data.insert("issuing_ca".into(), issuing_ca.into());
         data.insert("serial_number".into(), leaf.serial.into());
         data.insert("not_before".into(), not_before.into());
@@ -335,6 +345,110 @@ impl Pki {
         let mut resp = Response::data(data);
         resp.warnings = warnings;
         Ok(resp)
+    }
+
+    /// `root/sign-intermediate` and `issuer/:ref/sign-intermediate`.
+    async fn sign_intermediate(
+        &self,
+        req: &Request,
+        view: &View,
+        issuer_ref: &str,
+    ) -> Result<Response, ApiError> {
+        let ca = issuers::resolve_issuer(view, issuer_ref).await?;
+        let signer = self.signers.get(view, &ca).await?;
+        let signed = intermediate::sign_intermediate(&req.data, &ca, &signer, now(req))?;
+        let entry = CertEntry {
+            certificate: signed.pem.clone(),
+            revocation_time: 0,
+            issuer_id: ca.issuer_id.clone(),
+        };
+        view.put_json(&intermediate::cert_key(&signed.serial), &entry)
+            .await?;
+        let mut resp = Response::json(json!({
+            "certificate": signed.pem,
+            "issuing_ca": ca.certificate,
+            "ca_chain": ca.full_chain(),
+            "serial_number": signed.serial,
+            "expiration": signed.not_after,
+        }));
+        resp.warnings = signed.warnings;
+        Ok(resp)
+    }
+
+    /// `intermediate/generate/:kind`: a key kept here and a CSR for it.
+    async fn generate_intermediate(
+        &self,
+        req: &Request,
+        view: &View,
+        kind: &str,
+    ) -> Result<Response, ApiError> {
+        let exported = match kind {
+            "internal" => false,
+            "exported" => true,
+            "" => return Err(ApiError::UnsupportedPath),
+            _ => {
+                return Err(ApiError::bad(
+                    "the \"exported\" path parameter must be \"internal\" or \"exported\"",
+                ));
+            }
+        };
+        let (key, data) = intermediate::generate_csr(&req.data, exported)?;
+        let _guard = self.lock.lock().await;
+        intermediate::check_key_name_free(view, &key.key_name).await?;
+        view.put_json(&format!("keys/{}", key.key_id), &key).await?;
+        Ok(Response::data(data))
+    }
+
+    /// `intermediate/set-signed`, `issuers/import/bundle` and `config/ca`.
+    async fn import(
+        &self,
+        req: &Request,
+        view: &View,
+        kind: intermediate::ImportKind,
+    ) -> Result<Response, ApiError> {
+        let field = match kind {
+            intermediate::ImportKind::SetSigned => "certificate",
+            intermediate::ImportKind::Bundle => "pem_bundle",
+        };
+        let text = field_str(&req.data, field)
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| ApiError::bad(format!("the {field} field is required")))?;
+        let _guard = self.lock.lock().await;
+        let plan = intermediate::plan_import(view, &text, kind).await?;
+        let changed: Vec<String> = plan.changed.iter().map(|e| e.issuer_id.clone()).collect();
+        let ops =
+            intermediate::store_issuers(view, plan.keys, plan.new, plan.changed, now(req)).await?;
+        view.transaction(ops).await?;
+        self.signers.forget(changed.iter().map(String::as_str));
+        Ok(Response::data(plan.data))
+    }
+
+    /// `issuer/:ref` and what is under it.
+    async fn issuer_paths(
+        &self,
+        req: &Request,
+        view: &View,
+        rest: &str,
+    ) -> Result<Response, ApiError> {
+        let write = matches!(req.operation, Operation::Create | Operation::Update);
+        let (reference, tail) = split_first(rest);
+        let (what, role) = split_first(tail);
+        match (what, req.operation) {
+            ("", _) if write || req.operation == Operation::Delete => {
+                let _guard = self.lock.lock().await;
+                issuers::issuer(req, view, reference, &self.signers).await
+            }
+            ("", Operation::Read) => issuers::issuer(req, view, reference, &self.signers).await,
+            ("pem" | "der" | "json", Operation::Read) if role.is_empty() => {
+                issuers::read_issuer_as(view, reference, what).await
+            }
+            ("issue", _) if write => self.issue(req, view, role, false, Some(reference)).await,
+            ("sign", _) if write => self.issue(req, view, role, true, Some(reference)).await,
+            ("sign-intermediate", _) if write && role.is_empty() => {
+                self.sign_intermediate(req, view, reference).await
+            }
+            _ => Err(ApiError::UnsupportedPath),
+        }
     }
 
     async fn revoke(&self, req: &Request, view: &View) -> Result<Response, ApiError> {
@@ -400,7 +514,7 @@ impl Pki {
 
     async fn read_cert(view: &View, which: &str) -> Result<Response, ApiError> {
         if which == "ca" {
-            let ca = load_ca(view).await?;
+            let ca = issuers::resolve_issuer(view, "default").await?;
             return Ok(Response::json(
                 json!({"certificate": ca.certificate, "revocation_time": 0}),
             ));
@@ -443,12 +557,45 @@ impl Engine for Pki {
         match (head, req.operation) {
             ("root", _) if write => match split_first(rest) {
                 ("generate", kind) => self.generate_root(req, view, kind).await,
+                ("sign-intermediate", "") => self.sign_intermediate(req, view, "default").await,
                 _ => Err(ApiError::UnsupportedPath),
             },
+            ("intermediate", _) if write => match split_first(rest) {
+                ("generate", kind) => self.generate_intermediate(req, view, kind).await,
+                ("set-signed", "") => {
+                    self.import(req, view, intermediate::ImportKind::SetSigned)
+                        .await
+                }
+                _ => Err(ApiError::UnsupportedPath),
+            },
+            ("issuers", Operation::List) if rest.is_empty() => issuers::list_issuers(view).await,
+            ("issuers", _) if write && rest == "import/bundle" => {
+                self.import(req, view, intermediate::ImportKind::Bundle)
+                    .await
+            }
+            ("config", _) if write && rest == "ca" => {
+                self.import(req, view, intermediate::ImportKind::Bundle)
+                    .await
+            }
+            ("config", Operation::Read | Operation::Create | Operation::Update)
+                if rest == "issuers" =>
+            {
+                let _guard = self.lock.lock().await;
+                issuers::config_issuers(req, view).await
+            }
+            ("issuer", _) if !rest.is_empty() => self.issuer_paths(req, view, rest).await,
+            ("keys", Operation::List) if rest.is_empty() => issuers::list_keys(view).await,
+            ("key", Operation::Read) if !rest.is_empty() => issuers::read_key(view, rest).await,
+            ("ca_chain", Operation::Read) if rest.is_empty() => {
+                issuers::read_default_chain(view, true).await
+            }
+            ("cert", Operation::Read) if rest == "ca_chain" => {
+                issuers::read_default_chain(view, false).await
+            }
             ("roles", Operation::List) if rest.is_empty() => Self::list(view, "roles/").await,
             ("roles", _) if !rest.is_empty() => self.roles(req, view, rest).await,
-            ("issue", _) if write => self.issue(req, view, rest, false).await,
-            ("sign", _) if write => self.issue(req, view, rest, true).await,
+            ("issue", _) if write => self.issue(req, view, rest, false, None).await,
+            ("sign", _) if write => self.issue(req, view, rest, true, None).await,
             ("revoke", _) if write && rest.is_empty() => self.revoke(req, view).await,
             ("certs", Operation::List) if rest.is_empty() => Self::list(view, "certs/").await,
             ("cert", Operation::Read) if !rest.is_empty() => Self::read_cert(view, rest).await,
@@ -466,7 +613,7 @@ impl Engine for Pki {
                 if !has_ca(view).await? {
                     return Ok(no_content(content_type));
                 }
-                let der = load_ca(view).await?.der()?;
+                let der = issuers::resolve_issuer(view, "default").await?.der()?;
                 if pem {
                     Ok(raw(content_type, pem_of("CERTIFICATE", &der)?.as_bytes()))
                 } else {
@@ -500,7 +647,17 @@ impl Engine for Pki {
     /// As in Vault, the CA certificate, issued certificates and the CRL are public: relying
     /// parties fetch them without a token. Only reads are served there.
     fn unauthenticated_paths(&self) -> &'static [&'static str] {
-        &["ca", "ca/pem", "cert/*", "crl", "crl/pem"]
+        &[
+            "ca",
+            "ca/pem",
+            "ca_chain",
+            "cert/*",
+            "crl",
+            "crl/pem",
+            "issuer/+/pem",
+            "issuer/+/der",
+            "issuer/+/json",
+        ]
     }
 
     async fn exists(&self, path: &str, view: &View) -> Result<bool, ApiError> {

@@ -46,6 +46,13 @@ pub(super) struct Role {
     pub no_store: bool,
     /// Seconds `notBefore` is backdated.
     pub not_before_duration: u64,
+    /// The issuer that signs for this role: an id, a name or `default`.
+    #[serde(default = "default_issuer_ref")]
+    pub issuer_ref: String,
+}
+
+fn default_issuer_ref() -> String {
+    "default".to_owned()
 }
 
 impl Role {
@@ -90,7 +97,15 @@ impl Role {
             client_flag: flag("client_flag", true)?,
             no_store: flag("no_store", false)?,
             not_before_duration: duration_field(data, "not_before_duration")?.unwrap_or(30),
+            issuer_ref: field_str(data, "issuer_ref")
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(default_issuer_ref),
         };
+        if role.issuer_ref.contains('/') || role.issuer_ref.len() > 128 {
+            return Err(ApiError::bad(
+                "issuer_ref: an issuer id, name or \"default\"",
+            ));
+        }
         Ok(role)
     }
 
@@ -113,6 +128,7 @@ impl Role {
             "client_flag": self.client_flag,
             "no_store": self.no_store,
             "not_before_duration": self.not_before_duration,
+            "issuer_ref": self.issuer_ref,
         }) {
             Value::Object(m) => m,
             _ => Map::new(),

@@ -1,0 +1,542 @@
+//! Making issuers: a new root's storage, `intermediate/generate` (a key kept here and a CSR
+//! for another CA to sign), `sign-intermediate` (this mount signs another CA's CSR), and the
+//! imports (`intermediate/set-signed`, `issuers/import/bundle`, `config/ca`) that turn
+//! certificates, and keys, into issuers.
+//!
+//! Every request is checked whole before the first write, and what one request stores goes
+//! in one transaction. Callers hold the engine lock.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, SerialNumber,
+};
+use serde_json::{Map, Value, json};
+use sigil_core::encoding::{Pem, base64_encode};
+use x509_parser::certificate::X509Certificate;
+use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::extensions::ParsedExtension;
+use x509_parser::prelude::FromDer;
+
+use super::ca::{StoredCa, ca_params, expiry, random_serial, serial_colons, serial_key};
+use super::crl::{self, CrlState};
+use super::issuers::{
+    CONFIG_KEY, IssuerEntry, KeyEntry, Signer, all_issuers, all_keys, ca_facts, check_name, config,
+    rechain,
+};
+use crate::api::{ApiError, bool_field, field_str};
+use crate::view::{View, ViewOp, to_json};
+
+/// The largest bundle or CSR accepted, in bytes of PEM.
+const MAX_PEM: usize = 256 * 1024;
+
+/// Refuses a name already used by another issuer (Vault's words).
+pub(super) async fn check_issuer_name_free(view: &View, name: &str) -> Result<(), ApiError> {
+    check_name("issuer_name", name)?;
+    if !name.is_empty()
+        && all_issuers(view)
+            .await?
+            .iter()
+            .any(|e| e.issuer_name == name)
+    {
+        return Err(ApiError::bad(format!(
+            "another issuer is using the requested name: {name}"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a name already used by another key (Vault's words).
+pub(super) async fn check_key_name_free(view: &View, name: &str) -> Result<(), ApiError> {
+    check_name("key_name", name)?;
+    if !name.is_empty() && all_keys(view).await?.iter().any(|k| k.key_name == name) {
+        return Err(ApiError::bad(format!(
+            "an existing key is using the requested key name value: {name}"
+        )));
+    }
+    Ok(())
+}
+
+/// The ops that store new issuers (and keys), make the first of them the default when the
+/// mount has none, and recompute every chain. When a new default has a key and the mount has
+/// no CRL yet, it also signs the first (empty) CRL, as the single-root engine always did.
+pub(super) async fn store_issuers(
+    view: &View,
+    keys: Vec<KeyEntry>,
+    new: Vec<IssuerEntry>,
+    changed: Vec<IssuerEntry>,
+    now: i64,
+) -> Result<Vec<ViewOp>, ApiError> {
+    let mut ops = Vec::new();
+    for k in &keys {
+        ops.push(ViewOp::Put(format!("keys/{}", k.key_id), to_json(k)?));
+    }
+    let mut c = config(view).await?;
+    if c.default.is_empty()
+        && let Some(first) = new.first()
+    {
+        c.default = first.issuer_id.clone();
+        ops.push(ViewOp::Put(CONFIG_KEY.into(), to_json(&c)?));
+        let key = keys.iter().find(|k| k.key_id == first.key_id);
+        if let Some(key) = key
+            && view.get(crl::DER_KEY).await?.is_none()
+        {
+            let ca = StoredCa::new(
+                first.certificate.clone(),
+                super::ca::key_b64(&key.key_pair()?).as_str().to_owned(),
+                key.key_type.clone(),
+                (
+                    first.issuer_id.clone(),
+                    first.issuer_name.clone(),
+                    key.key_id.clone(),
+                ),
+                first.serial_number.clone(),
+                first.not_after,
+                Vec::new(),
+            );
+            let mut state = CrlState::default();
+            let der = state.sign(&ca, now)?;
+            ops.push(ViewOp::Put(crl::STATE_KEY.into(), to_json(&state)?));
+            ops.push(ViewOp::Put(crl::DER_KEY.into(), der));
+        }
+    }
+    let mut all: Vec<IssuerEntry> = all_issuers(view)
+        .await?
+        .into_iter()
+        .filter(|e| !changed.iter().any(|c| c.issuer_id == e.issuer_id))
+        .chain(changed.iter().cloned())
+        .chain(new.iter().cloned())
+        .collect();
+    let rechained = rechain(&mut all)?;
+    // Every new or changed issuer is written once, with its chain.
+    let mut written: Vec<String> = Vec::new();
+    for e in all.iter().filter(|e| {
+        new.iter().any(|n| n.issuer_id == e.issuer_id)
+            || changed.iter().any(|c| c.issuer_id == e.issuer_id)
+    }) {
+        written.push(format!("issuers/{}", e.issuer_id));
+        ops.push(ViewOp::Put(format!("issuers/{}", e.issuer_id), to_json(e)?));
+    }
+    ops.extend(
+        rechained
+            .into_iter()
+            .filter(|op| !matches!(op, ViewOp::Put(k, _) if written.contains(k))),
+    );
+    Ok(ops)
+}
+
+/// A new issuer entry for a certificate.
+pub(super) fn issuer_entry(
+    pem: String,
+    serial: String,
+    not_after: i64,
+    key_id: &str,
+    name: &str,
+) -> IssuerEntry {
+    IssuerEntry {
+        issuer_id: uuid::Uuid::new_v4().to_string(),
+        issuer_name: name.to_owned(),
+        key_id: key_id.to_owned(),
+        certificate: pem,
+        serial_number: serial,
+        not_after,
+        ca_chain: Vec::new(),
+    }
+}
+
+/// A PKCS#10 request, signature checked: its subject and public key.
+struct CaCsr {
+    subject: DistinguishedName,
+    spki: rcgen::SubjectPublicKeyInfo,
+}
+
+fn parse_ca_csr(pem: &str) -> Result<CaCsr, ApiError> {
+    if pem.len() > MAX_PEM {
+        return Err(ApiError::bad("csr is too large"));
+    }
+    let der = Pem::decode_expecting(pem.trim(), "CERTIFICATE REQUEST")
+        .map_err(|_| ApiError::bad("csr: expected one PEM block labelled CERTIFICATE REQUEST"))?;
+    let (rest, csr) = X509CertificationRequest::from_der(&der)
+        .map_err(|_| ApiError::bad("csr: not a valid PKCS#10 certificate request"))?;
+    if !rest.is_empty() {
+        return Err(ApiError::bad("csr: trailing bytes after the request"));
+    }
+    csr.verify_signature()
+        .map_err(|_| ApiError::bad("csr: the request's signature does not verify"))?;
+    let info = &csr.certification_request_info;
+    Ok(CaCsr {
+        subject: subject_of(&info.subject)?,
+        spki: rcgen::SubjectPublicKeyInfo::from_der(info.subject_pki.raw)
+            .map_err(|_| ApiError::bad("csr: unsupported public key"))?,
+    })
+}
+
+/// A CSR's subject as rcgen writes it (each attribute by its OID, as a UTF-8 string).
+fn subject_of(name: &x509_parser::x509::X509Name<'_>) -> Result<DistinguishedName, ApiError> {
+    let mut dn = DistinguishedName::new();
+    for attr in name.iter_attributes() {
+        let oid: Vec<u64> = attr
+            .attr_type()
+            .iter()
+            .ok_or_else(|| ApiError::bad("csr: unsupported subject attribute"))?
+            .collect();
+        let value = attr
+            .as_str()
+            .map_err(|_| ApiError::bad("csr: a subject attribute is not a string"))?;
+        dn.push(DnType::from_oid(&oid), value);
+    }
+    Ok(dn)
+}
+
+/// `max_path_length`: `None` = no limit (Vault's -1, the default).
+pub(super) fn path_length(d: &Map<String, Value>) -> Result<Option<u8>, ApiError> {
+    match d.get("max_path_length") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => {
+            let n = v
+                .as_i64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                .ok_or_else(|| ApiError::bad("max_path_length: expected an integer"))?;
+            match n {
+                -1 => Ok(None),
+                0..=255 => Ok(Some(u8::try_from(n).unwrap_or(u8::MAX))),
+                _ => Err(ApiError::bad("max_path_length must be -1 or 0 to 255")),
+            }
+        }
+    }
+}
+
+/// The signer's own path length constraint, if any.
+fn signer_path_length(der: &[u8]) -> Result<Option<u32>, ApiError> {
+    let (_, cert) = X509Certificate::from_der(der)
+        .map_err(|_| ApiError::internal("a stored issuer certificate is corrupt"))?;
+    Ok(cert
+        .extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::BasicConstraints(bc) => bc.path_len_constraint,
+            _ => None,
+        }))
+}
+
+/// A CA certificate signed by this mount.
+#[derive(Debug)]
+pub(super) struct SignedCa {
+    /// PEM.
+    pub pem: String,
+    /// Colon form.
+    pub serial: String,
+    /// Unix seconds.
+    pub not_after: i64,
+    /// Warnings for the caller.
+    pub warnings: Vec<String>,
+}
+
+/// Signs the CA CSR in `d.csr` as `issuer` (whose entry is `signer_entry`): Vault's
+/// `sign-intermediate` fields `common_name`, `ttl`, `max_path_length`, `use_csr_values`.
+pub(super) fn sign_intermediate(
+    d: &Map<String, Value>,
+    signer_entry: &IssuerEntry,
+    signer: &Signer,
+    now: i64,
+) -> Result<SignedCa, ApiError> {
+    let csr = parse_ca_csr(
+        &field_str(d, "csr").ok_or_else(|| ApiError::bad("the csr field is required"))?,
+    )?;
+    let use_csr_values = bool_field(d, "use_csr_values")?.unwrap_or(false);
+    let common_name = field_str(d, "common_name").unwrap_or_default();
+    let subject = if use_csr_values {
+        csr.subject
+    } else {
+        if common_name.is_empty() || common_name.len() > 64 {
+            return Err(ApiError::bad(
+                "the common_name field is required (at most 64 characters), or set \
+                 use_csr_values to take the CSR's subject",
+            ));
+        }
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, common_name.as_str());
+        dn
+    };
+    let mut warnings = Vec::new();
+    let mut max_path = path_length(d)?;
+    // A CA below a constrained signer gets at most one less than the signer allows.
+    if let Some(limit) = signer_path_length(&signer_entry.der()?)? {
+        if limit == 0 {
+            return Err(ApiError::bad(
+                "signing certificate has a max path length of 0, and cannot issue further CA \
+                 certificates",
+            ));
+        }
+        let below = u8::try_from(limit - 1).unwrap_or(u8::MAX);
+        if max_path.is_none_or(|n| n > below) {
+            max_path = Some(below);
+        }
+    }
+    let ttl = super::issue::requested_ttl(d)?
+        .filter(|t| *t > 0)
+        .unwrap_or(super::issue::DEFAULT_TTL);
+    let mut not_after = expiry(now, ttl)?;
+    if not_after > signer_entry.not_after {
+        warnings.push(
+            "the TTL reaches past the signing issuer's expiry; notAfter is the issuer's".into(),
+        );
+        not_after = signer_entry.not_after;
+    }
+    let serial = random_serial()?;
+    let mut params: CertificateParams = ca_params(max_path);
+    params.distinguished_name = subject;
+    params.serial_number = Some(SerialNumber::from_slice(&serial));
+    params.use_authority_key_identifier_extension = true;
+    params.not_before = super::ca::at(now - 30)?;
+    params.not_after = super::ca::at(not_after)?;
+    let cert = params
+        .signed_by(&csr.spki, signer.as_ref())
+        .map_err(|e| ApiError::internal(format!("signing an intermediate: {e}")))?;
+    Ok(SignedCa {
+        pem: cert.pem(),
+        serial: serial_colons(&serial),
+        not_after,
+        warnings,
+    })
+}
+
+/// The storage key of a certificate by serial.
+pub(super) fn cert_key(serial: &str) -> String {
+    format!("certs/{}", serial_key(serial))
+}
+
+/// `intermediate/generate/:kind`: a new key kept in the mount and a CSR for it. Returns the
+/// key entry to store and the answer.
+pub(super) fn generate_csr(
+    d: &Map<String, Value>,
+    exported: bool,
+) -> Result<(KeyEntry, Map<String, Value>), ApiError> {
+    let common_name = field_str(d, "common_name").unwrap_or_default();
+    if common_name.is_empty() || common_name.len() > 64 {
+        return Err(ApiError::bad(
+            "common_name is required, at most 64 characters",
+        ));
+    }
+    let spec = super::ca::KeySpec::parse(
+        &field_str(d, "key_type").unwrap_or_else(|| "ec".into()),
+        crate::api::u64_field(d, "key_bits")?.unwrap_or(0),
+    )?;
+    let key_name = field_str(d, "key_name").unwrap_or_default();
+    check_name("key_name", &key_name)?;
+    let add_basic_constraints = bool_field(d, "add_basic_constraints")?.unwrap_or(false);
+    let key: KeyPair = spec.generate()?;
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, common_name.as_str());
+    params.distinguished_name = dn;
+    if add_basic_constraints {
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    }
+    let csr = params
+        .serialize_request(&key)
+        .and_then(|c| c.pem())
+        .map_err(|e| ApiError::internal(format!("making a CSR: {e}")))?;
+    let entry = KeyEntry::new(&key, &key_name)?;
+    let mut data = Map::new();
+    data.insert("csr".into(), csr.into());
+    data.insert("key_id".into(), entry.key_id.clone().into());
+    data.insert("key_name".into(), key_name.into());
+    data.insert("key_type".into(), spec.name().into());
+    if exported {
+        data.insert(
+            "private_key".into(),
+            super::ca::private_key_pem(&key)?.as_str().into(),
+        );
+        data.insert("private_key_type".into(), spec.name().into());
+    }
+    Ok((entry, data))
+}
+
+/// Which import endpoint is asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ImportKind {
+    /// `intermediate/set-signed`: certificates only, the first matching a stored key.
+    SetSigned,
+    /// `issuers/import/bundle` and `config/ca`: certificates and keys.
+    Bundle,
+}
+
+/// The PEM blocks of `text`; text between blocks is ignored, as `openssl` does.
+fn pem_blocks(text: &str) -> Result<Vec<Pem>, ApiError> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN ") {
+        let after = &rest[start..];
+        let end_line = after
+            .find("-----END ")
+            .and_then(|e| after[e + 9..].find("-----").map(|x| e + 9 + x + 5))
+            .ok_or_else(|| ApiError::bad("a PEM block in the bundle has no END line"))?;
+        let block = Pem::decode(&after[..end_line])
+            .map_err(|e| ApiError::bad(format!("a PEM block in the bundle does not parse: {e}")))?;
+        out.push(block);
+        rest = &after[end_line..];
+    }
+    if out.is_empty() {
+        return Err(ApiError::bad(
+            "no PEM blocks found: expected certificates (and, for a bundle, keys) in PEM",
+        ));
+    }
+    Ok(out)
+}
+
+/// What an import will store, decided before anything is written.
+#[derive(Debug, Default)]
+pub(super) struct ImportPlan {
+    /// New keys.
+    pub keys: Vec<KeyEntry>,
+    /// New issuers.
+    pub new: Vec<IssuerEntry>,
+    /// Known issuers that gain their key.
+    pub changed: Vec<IssuerEntry>,
+    /// The answer.
+    pub data: Map<String, Value>,
+}
+
+/// Plans an import of `text` (Vault's answer: `imported_issuers`, `imported_keys`,
+/// `mapping`, `existing_issuers`, `existing_keys`). Importing what is known again changes
+/// nothing.
+pub(super) async fn plan_import(
+    view: &View,
+    text: &str,
+    kind: ImportKind,
+) -> Result<ImportPlan, ApiError> {
+    if text.len() > MAX_PEM {
+        return Err(ApiError::bad("the bundle is too large"));
+    }
+    let mut certs = Vec::new();
+    let mut keys = Vec::new();
+    for block in pem_blocks(text)? {
+        match block.label.as_str() {
+            "CERTIFICATE" => {
+                let (serial, not_after, spki) = ca_facts(&block.der)?;
+                let pem = Pem::encode("CERTIFICATE", &block.der)
+                    .map_err(|_| ApiError::internal("encoding PEM"))?;
+                certs.push((pem, block.der.clone(), serial, not_after, spki));
+            }
+            "PRIVATE KEY" | "EC PRIVATE KEY" | "RSA PRIVATE KEY" => {
+                if kind == ImportKind::SetSigned {
+                    return Err(ApiError::bad(
+                        "private keys found in the PEM bundle but not allowed by the path; use \
+                         /issuers/import/bundle",
+                    ));
+                }
+                let der = zeroize::Zeroizing::new(block.der.clone());
+                let key = KeyPair::try_from(der.as_slice())
+                    .map_err(|_| ApiError::bad("a private key in the bundle does not parse"))?;
+                keys.push(key);
+            }
+            other => {
+                return Err(ApiError::bad(format!(
+                    "unsupported PEM block {other:?} in the bundle"
+                )));
+            }
+        }
+    }
+    let stored_keys = all_keys(view).await?;
+    let stored_issuers = all_issuers(view).await?;
+    let stored_spki = |e: &IssuerEntry| e.der().ok().and_then(|d| ca_facts(&d).ok()).map(|f| f.2);
+    let mut plan = ImportPlan::default();
+    let mut existing_keys = Vec::new();
+    // (SPKI, key id) of every key the mount will have.
+    let mut known: Vec<(Vec<u8>, String)> = stored_keys
+        .iter()
+        .filter_map(|k| {
+            sigil_core::encoding::base64_decode(&k.public_key)
+                .ok()
+                .map(|s| (s, k.key_id.clone()))
+        })
+        .collect();
+    for key in &keys {
+        let spki = rcgen::PublicKeyData::subject_public_key_info(key);
+        let fits = certs.iter().any(|c| c.4 == spki)
+            || stored_issuers
+                .iter()
+                .any(|e| stored_spki(e).as_deref() == Some(spki.as_slice()));
+        if !fits {
+            return Err(ApiError::bad(
+                "a private key in the bundle matches none of its certificates nor any issuer \
+                 of this mount",
+            ));
+        }
+        if let Some((_, id)) = known.iter().find(|(s, _)| *s == spki) {
+            if !existing_keys.contains(id) {
+                existing_keys.push(id.clone());
+            }
+            continue;
+        }
+        let entry = KeyEntry::new(key, "")?;
+        known.push((spki, entry.key_id.clone()));
+        plan.keys.push(entry);
+    }
+    if kind == ImportKind::SetSigned {
+        let first = certs
+            .first()
+            .ok_or_else(|| ApiError::bad("the certificate field holds no certificate"))?;
+        if !known.iter().any(|(s, _)| *s == first.4) {
+            return Err(ApiError::bad(
+                "the certificate's public key matches no key of this mount: sign the CSR from \
+                 intermediate/generate and set that certificate",
+            ));
+        }
+    }
+    let mut mapping = Map::new();
+    let mut existing_issuers = Vec::new();
+    for (pem, der, serial, not_after, spki) in certs {
+        let key_id = known
+            .iter()
+            .find(|(s, _)| *s == spki)
+            .map(|(_, id)| id.clone())
+            .unwrap_or_default();
+        let same = stored_issuers
+            .iter()
+            .chain(plan.new.iter())
+            .find(|e| e.der().is_ok_and(|d| d == der))
+            .cloned();
+        match same {
+            Some(mut e) => {
+                if !existing_issuers.contains(&e.issuer_id) && stored_issuers.contains(&e) {
+                    existing_issuers.push(e.issuer_id.clone());
+                }
+                if e.key_id.is_empty() && !key_id.is_empty() {
+                    e.key_id = key_id;
+                    plan.changed.push(e.clone());
+                }
+                mapping.insert(e.issuer_id.clone(), e.key_id.into());
+            }
+            None => {
+                let e = issuer_entry(pem, serial, not_after, &key_id, "");
+                mapping.insert(e.issuer_id.clone(), key_id.into());
+                plan.new.push(e);
+            }
+        }
+    }
+    // Go's nil slices: an empty list is JSON null in Vault's answer.
+    let list = |v: Vec<String>| {
+        if v.is_empty() { Value::Null } else { json!(v) }
+    };
+    plan.data.insert(
+        "imported_issuers".into(),
+        list(plan.new.iter().map(|e| e.issuer_id.clone()).collect()),
+    );
+    plan.data.insert(
+        "imported_keys".into(),
+        list(plan.keys.iter().map(|k| k.key_id.clone()).collect()),
+    );
+    plan.data.insert("mapping".into(), Value::Object(mapping));
+    plan.data
+        .insert("existing_issuers".into(), list(existing_issuers));
+    plan.data
+        .insert("existing_keys".into(), list(existing_keys));
+    Ok(plan)
+}
+
+/// Base64 of a PEM certificate's DER (for `format=der` answers).
+pub(super) fn der_b64(pem: &str) -> Result<String, ApiError> {
+    Pem::decode_expecting(pem, "CERTIFICATE")
+        .map(|d| base64_encode(&d))
+        .map_err(|_| ApiError::internal("a certificate is not one PEM block"))
+}
