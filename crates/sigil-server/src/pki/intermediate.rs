@@ -28,7 +28,7 @@ use crate::view::{View, ViewOp, to_json};
 /// The largest bundle or CSR accepted, in bytes of PEM.
 const MAX_PEM: usize = 256 * 1024;
 
-/// Refuses a name already used by another issuer (Vault's words).
+/// Refuses a name already used by another issuer (OpenBao's words, which do not name it).
 pub(super) async fn check_issuer_name_free(view: &View, name: &str) -> Result<(), ApiError> {
     check_name("issuer_name", name)?;
     if !name.is_empty()
@@ -37,9 +37,7 @@ pub(super) async fn check_issuer_name_free(view: &View, name: &str) -> Result<()
             .iter()
             .any(|e| e.issuer_name == name)
     {
-        return Err(ApiError::bad(format!(
-            "another issuer is using the requested name: {name}"
-        )));
+        return Err(ApiError::bad("issuer name already in use"));
     }
     Ok(())
 }
@@ -48,9 +46,7 @@ pub(super) async fn check_issuer_name_free(view: &View, name: &str) -> Result<()
 pub(super) async fn check_key_name_free(view: &View, name: &str) -> Result<(), ApiError> {
     check_name("key_name", name)?;
     if !name.is_empty() && all_keys(view).await?.iter().any(|k| k.key_name == name) {
-        return Err(ApiError::bad(format!(
-            "an existing key is using the requested key name value: {name}"
-        )));
+        return Err(ApiError::bad("key name already in use"));
     }
     Ok(())
 }

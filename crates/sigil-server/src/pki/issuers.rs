@@ -609,9 +609,7 @@ pub(super) async fn issuer(
                         .iter()
                         .any(|o| o.issuer_name == name && o.issuer_id != e.issuer_id)
                 {
-                    return Err(ApiError::bad(format!(
-                        "another issuer is using the requested name: {name}"
-                    )));
+                    return Err(ApiError::bad("issuer name already in use"));
                 }
                 e.issuer_name = name;
             }

@@ -364,10 +364,14 @@ impl Pki {
         };
         view.put_json(&intermediate::cert_key(&signed.serial), &entry)
             .await?;
+        // As Vault: the new CA certificate, then its issuer and everything above.
+        let chain: Vec<String> = std::iter::once(signed.pem.clone())
+            .chain(ca.full_chain())
+            .collect();
         let mut resp = Response::json(json!({
             "certificate": signed.pem,
             "issuing_ca": ca.certificate,
-            "ca_chain": ca.full_chain(),
+            "ca_chain": chain,
             "serial_number": signed.serial,
             "expiration": signed.not_after,
         }));
