@@ -379,6 +379,33 @@ fn pem_blocks(text: &str) -> Result<Vec<Pem>, ApiError> {
     Ok(out)
 }
 
+/// A bundle's private key as PKCS#8 (what `keys/` stores): Vault and openssl often write
+/// SEC1 (`EC PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`); aws-lc converts them.
+fn pkcs8_of(label: &str, der: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, ApiError> {
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::signature::{
+        ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair,
+    };
+    let bad = || ApiError::bad("a private key in the bundle does not parse");
+    let out = match label {
+        "EC PRIVATE KEY" => {
+            let pair = EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_ASN1_SIGNING, der)
+                .or_else(|_| {
+                    EcdsaKeyPair::from_private_key_der(&ECDSA_P384_SHA384_ASN1_SIGNING, der)
+                })
+                .map_err(|_| bad())?;
+            pair.to_pkcs8v1().map_err(|_| bad())?.as_ref().to_vec()
+        }
+        "RSA PRIVATE KEY" => {
+            let pair = aws_lc_rs::rsa::KeyPair::from_der(der).map_err(|_| bad())?;
+            let pkcs8: aws_lc_rs::encoding::Pkcs8V1Der<'_> = pair.as_der().map_err(|_| bad())?;
+            pkcs8.as_ref().to_vec()
+        }
+        _ => der.to_vec(),
+    };
+    Ok(zeroize::Zeroizing::new(out))
+}
+
 /// What an import will store, decided before anything is written.
 #[derive(Debug, Default)]
 pub(super) struct ImportPlan {
@@ -420,7 +447,7 @@ pub(super) async fn plan_import(
                          /issuers/import/bundle",
                     ));
                 }
-                let der = zeroize::Zeroizing::new(block.der.clone());
+                let der = pkcs8_of(&block.label, &block.der)?;
                 let key = KeyPair::try_from(der.as_slice())
                     .map_err(|_| ApiError::bad("a private key in the bundle does not parse"))?;
                 keys.push(key);

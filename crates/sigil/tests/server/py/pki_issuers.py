@@ -197,6 +197,34 @@ assert not second["imported_issuers"] and not second["imported_keys"], second
 assert second["existing_issuers"] == first["imported_issuers"], second
 assert second["existing_keys"] == first["imported_keys"], second
 
+section("openssl bundles (SEC1 and PKCS#1 keys)")
+for kind, genkey in (
+    ("ec", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out"]),
+    ("rsa", ["genrsa", "-traditional", "-out"]),
+):
+    key_path = os.path.join(WORK, f"{kind}-ca.key")
+    openssl(*genkey, key_path, *(["2048"] if kind == "rsa" else []))
+    head = open(key_path).read().splitlines()[0]
+    assert head in ("-----BEGIN EC PRIVATE KEY-----", "-----BEGIN RSA PRIVATE KEY-----"), head
+    cert_path = os.path.join(WORK, f"{kind}-ca.pem")
+    openssl(
+        "req", "-x509", "-new", "-key", key_path, "-subj", f"/CN=OpenSSL {kind} Root",
+        "-days", "30", "-out", cert_path,
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+    )
+    mount = f"pki_ossl_{kind}"
+    client.sys.enable_secrets_engine("pki", path=mount)
+    got = client.write(
+        f"{mount}/issuers/import/bundle", pem_bundle=open(cert_path).read() + open(key_path).read(),
+    )["data"]
+    assert len(got["imported_issuers"]) == 1 and len(got["imported_keys"]) == 1, got
+    client.write(f"{mount}/roles/web", allowed_domains="example.com", allow_subdomains=True, key_type="ec")
+    leaf = pki.generate_certificate("web", f"{kind}.example.com", extra_params={"ttl": "1h"}, mount_point=mount)["data"]
+    leaf_path = write(f"{kind}-leaf.pem", leaf["certificate"])
+    out = openssl("verify", "-CAfile", cert_path, leaf_path)
+    assert out.strip().endswith("OK"), out
+
 section("bad input")
 code, msg = status("GET", "pki_int/issuer/nope", None)
 # Legitimate difference in status only: OpenBao answers an unknown reference with a 500
