@@ -528,27 +528,39 @@ pub(super) async fn read_issuer_as(
 }
 
 /// `ca_chain` (raw PEMs) and `cert/ca_chain` (JSON): the default issuer and everything above
-/// it, leaf-most first; 204 before there is a default issuer, as the other raw reads.
+/// it, leaf-most first, joined by newlines with no trailing one (as Vault writes it; the JSON
+/// `ca_chain` is that same string, not a list). Before a default issuer the raw read answers
+/// 204, as the other raw reads do, and the JSON read says there is none.
 pub(super) async fn read_default_chain(view: &View, raw: bool) -> Result<Response, ApiError> {
-    let id = config(view).await?.default;
-    let entry: Option<IssuerEntry> = if id.is_empty() {
-        None
+    let entry = if raw {
+        let id = config(view).await?.default;
+        if id.is_empty() {
+            None
+        } else {
+            view.get_json::<IssuerEntry>(&format!("issuers/{id}"))
+                .await?
+        }
     } else {
-        view.get_json(&format!("issuers/{id}")).await?
+        Some(resolve_issuer(view, "default").await?)
     };
-    let chain = entry.map(|e| e.full_chain()).unwrap_or_default();
-    let joined: String = chain
-        .iter()
-        .map(|p| format!("{}\n", p.trim_end()))
-        .collect();
+    let joined = entry
+        .map(|e| {
+            e.full_chain()
+                .iter()
+                .map(|p| p.trim())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default();
     if raw {
-        let status = if chain.is_empty() { 204 } else { 200 };
+        let status = if joined.is_empty() { 204 } else { 200 };
         return Ok(Response::raw("application/pkix-cert", joined.into_bytes()).with_status(status));
     }
     Ok(Response::json(json!({
         "certificate": joined,
-        "ca_chain": chain,
+        "ca_chain": joined,
         "revocation_time": 0,
+        "revocation_time_rfc3339": "",
     })))
 }
 

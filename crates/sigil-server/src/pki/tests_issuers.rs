@@ -185,11 +185,13 @@ async fn reads_of_issuers_keys_and_the_chain() {
     assert_eq!(json_form["ca_chain"], read["ca_chain"]);
     // The default chain, leaf-most first.
     let chain = String::from_utf8(f.read_raw("ca_chain").await).unwrap();
-    assert_eq!(chain, format!("{}{}", p.int_pem, p.root_pem));
     assert_eq!(
-        f.read("cert/ca_chain").await["ca_chain"],
-        json!([p.int_pem, p.root_pem])
+        chain,
+        format!("{}\n{}", p.int_pem.trim(), p.root_pem.trim())
     );
+    let json_chain = f.read("cert/ca_chain").await;
+    assert_eq!(s(&json_chain, "ca_chain"), chain);
+    assert_eq!(s(&json_chain, "certificate"), chain);
     // Keys: facts, never the private part.
     let keys = f
         .call(Operation::List, "keys", json!({}))
@@ -246,6 +248,21 @@ async fn several_roots_references_and_the_signer_cache() {
         assert_eq!(issued_by(&leaf), s(&r2, "certificate"));
     }
     assert_eq!(f.pki.signers.len(), 2);
+    // sign through a reference: the CSR's key, the referenced issuer.
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let signed = f
+        .write(
+            "issuer/r2/sign/web",
+            json!({"csr": csr(&["s.example.com"], &key)}),
+        )
+        .await;
+    assert_eq!(issued_by(&signed), s(&r2, "certificate"));
+    assert_eq!(signed["ca_chain"], json!([s(&r2, "certificate")]));
+    let signed_der = der_of(&s(&signed, "certificate"));
+    assert_eq!(
+        parse(&signed_der).public_key().raw,
+        key.subject_public_key_info().as_slice()
+    );
     // A role's issuer_ref.
     role(
         &f,

@@ -141,7 +141,9 @@ assert js.status_code == 200 and same(js.json()["data"]["certificate"], int_pem)
 assert raw("GET", f"pki_int/issuer/{int_id}", token=False).status_code in (401, 403)
 assert raw("POST", f"pki_int/issuer/{int_id}/issue/web", token=False, json={}).status_code in (401, 403)
 chain = raw("GET", "pki_int/ca_chain", token=False)
-assert chain.status_code == 200 and int_pem.strip() in chain.text and root_pem.strip() in chain.text, chain.text
+assert chain.status_code == 200 and chain.text == int_pem.strip() + "\n" + root_pem.strip(), chain.text
+cc = client.read("pki_int/cert/ca_chain")["data"]
+assert cc["ca_chain"] == cc["certificate"] == chain.text, cc
 
 section("leaf through the intermediate")
 client.write(
