@@ -1,19 +1,26 @@
 //! The `pki` secrets engine: a private certificate authority speaking Vault's PKI API, so
 //! that `bao write pki/issue/web common_name=...` and hvac's PKI calls work unchanged.
 //!
-//! This first slice holds one self-signed root per mount. Layout: [`ca`] the issuer and its
-//! key, serials and key types; [`role`] roles and their name policy (pure); [`issue`] leaf
-//! building for `issue` and `sign`; [`crl`] the revoked list and CRL; this file the routing
-//! and storage.
+//! A mount holds several issuers (roots and intermediates), as Vault ≥ 1.11 does. Layout:
+//! [`ca`] key types, serials, CA certificate parameters and a loaded issuer; [`issuers`] the
+//! issuer and key storage, references (id, name or `default`), the cache of parsed signers
+//! and the issuer/key reads; [`intermediate`] CSRs, `sign-intermediate` and the imports
+//! (`set-signed`, bundles); [`role`] roles and their name policy (pure); [`issue`] leaf
+//! building for `issue` and `sign`; [`crl`] the revoked list and CRL; this file the routing.
 //!
-//! Storage in the mount's view: `ca/default` (the issuer, key included: the barrier encrypts
-//! it), `roles/<name>`, `certs/<serial with dashes>` (every issued certificate unless the
-//! role says `no_store`, and the root), `crl/state` (revoked serials) and `crl/der`. Changes
-//! to the issuer and the CRL take the engine's lock, so two revocations cannot lose one
-//! another's entry; issuance writes only its own certificate and needs no lock.
+//! Storage in the mount's view: `issuers/<id>` (certificate, name, key id or "" when only
+//! the certificate is known, the chain above it), `keys/<id>` (PKCS#8, name, type: the
+//! barrier encrypts it), `config/issuers` (the default issuer), `roles/<name>`,
+//! `certs/<serial with dashes>` (every issued certificate unless the role says `no_store`,
+//! the roots and the CAs this mount signed, each with its issuer's id), `crl/state`
+//! (revoked serials) and `crl/der` (signed by the default issuer). Changes to issuers, keys
+//! and the CRL take the engine's lock, so two revocations cannot lose one another's entry
+//! and a changed issuer's cached signer is dropped before anyone can use it; issuance writes
+//! only its own certificate and needs no lock.
 //!
-//! Raw reads (`ca`, `ca/pem`, `crl`, `crl/pem`) answer with the DER or PEM body itself and
-//! its content type, as Vault does; before a root exists they answer 204 with no body.
+//! Raw reads (`ca`, `ca/pem`, `ca_chain`, `crl`, `crl/pem`, `issuer/<ref>/{pem,der}`) answer
+//! with the DER or PEM body itself and its content type, as Vault does; before a root exists
+//! the default issuer's reads answer 204 with no body.
 //! `issue` and `sign` answer in Vault's `format`: PEM, bare base64 DER or a PEM bundle.
 
 use serde::{Deserialize, Serialize};
