@@ -4,8 +4,8 @@
 //! and `config/issuers` naming the default. References (`issuer_ref`, `key_ref`) are an id, a
 //! name or `default`.
 //!
-//! This file owns that storage, the references, the engine's cache of parsed signers, and the
-//! read/list/update/delete endpoints; `intermediate.rs` creates issuers from CSRs and bundles.
+//! This file owns that storage, the references, the engine's cache of parsed signers and the
+//! chains; `issuer_api.rs` serves them, `intermediate.rs` and `import.rs` create issuers.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -21,7 +21,7 @@ use x509_parser::prelude::FromDer;
 use zeroize::Zeroizing;
 
 use super::ca::{StoredCa, serial_colons};
-use crate::api::{ApiError, Operation, Request, Response, field_str};
+use crate::api::ApiError;
 use crate::view::{View, ViewOp, to_json};
 
 /// Where the default issuer is named.
@@ -64,7 +64,7 @@ impl IssuerEntry {
 
     /// The issuer as `issuer/<ref>` reads it (Vault's fields; URLs and usages are Vault's
     /// defaults, as this engine does not set them per issuer yet).
-    fn to_data(&self) -> Map<String, Value> {
+    pub(super) fn to_data(&self) -> Map<String, Value> {
         match json!({
             "issuer_id": self.issuer_id,
             "issuer_name": self.issuer_name,
@@ -140,7 +140,7 @@ impl KeyEntry {
         KeyPair::try_from(der.as_slice()).map_err(|_| ApiError::internal("a stored key is corrupt"))
     }
 
-    fn to_data(&self) -> Map<String, Value> {
+    pub(super) fn to_data(&self) -> Map<String, Value> {
         match json!({
             "key_id": self.key_id,
             "key_name": self.key_name,
@@ -452,214 +452,4 @@ pub(super) fn rechain(issuers: &mut [IssuerEntry]) -> Result<Vec<ViewOp>, ApiErr
         }
     }
     Ok(ops)
-}
-
-/// `LIST issuers`: ids with `key_info` (name, whether default, serial).
-pub(super) async fn list_issuers(view: &View) -> Result<Response, ApiError> {
-    let default = config(view).await?.default;
-    let all = all_issuers(view).await?;
-    if all.is_empty() {
-        return Err(ApiError::NotFound);
-    }
-    let keys: Vec<&str> = all.iter().map(|e| e.issuer_id.as_str()).collect();
-    let info: Map<String, Value> = all
-        .iter()
-        .map(|e| {
-            (
-                e.issuer_id.clone(),
-                json!({
-                    "issuer_name": e.issuer_name,
-                    "is_default": e.issuer_id == default,
-                    "serial_number": e.serial_number,
-                    "key_id": e.key_id,
-                }),
-            )
-        })
-        .collect();
-    Ok(Response::json(json!({ "keys": keys, "key_info": info })))
-}
-
-/// `LIST keys`: ids with `key_info` (name, type).
-pub(super) async fn list_keys(view: &View) -> Result<Response, ApiError> {
-    let all = all_keys(view).await?;
-    if all.is_empty() {
-        return Err(ApiError::NotFound);
-    }
-    let keys: Vec<&str> = all.iter().map(|k| k.key_id.as_str()).collect();
-    let info: Map<String, Value> = all
-        .iter()
-        .map(|k| {
-            (
-                k.key_id.clone(),
-                json!({"key_name": k.key_name, "key_type": k.key_type}),
-            )
-        })
-        .collect();
-    Ok(Response::json(json!({ "keys": keys, "key_info": info })))
-}
-
-/// `key/<ref>` read: the key's facts, never its private part.
-pub(super) async fn read_key(view: &View, reference: &str) -> Result<Response, ApiError> {
-    Ok(Response::data(
-        resolve_key(view, reference).await?.to_data(),
-    ))
-}
-
-/// `issuer/<ref>/{pem,der,json}`: the certificate alone, raw, or with its chain as JSON.
-pub(super) async fn read_issuer_as(
-    view: &View,
-    reference: &str,
-    form: &str,
-) -> Result<Response, ApiError> {
-    let e = resolve_issuer(view, reference).await?;
-    match form {
-        "pem" => Ok(Response::raw(
-            "application/pem-certificate-chain",
-            e.certificate.into_bytes(),
-        )),
-        "der" => Ok(Response::raw("application/pkix-cert", e.der()?)),
-        _ => Ok(Response::json(json!({
-            "certificate": e.certificate,
-            "ca_chain": e.full_chain(),
-            "issuer_id": e.issuer_id,
-            "issuer_name": e.issuer_name,
-        }))),
-    }
-}
-
-/// `ca_chain` (raw PEMs) and `cert/ca_chain` (JSON): the default issuer and everything above
-/// it, leaf-most first, joined by newlines with no trailing one (as Vault writes it; the JSON
-/// `ca_chain` is that same string, not a list). Before a default issuer the raw read answers
-/// 204, as the other raw reads do, and the JSON read says there is none.
-pub(super) async fn read_default_chain(view: &View, raw: bool) -> Result<Response, ApiError> {
-    let entry = if raw {
-        let id = config(view).await?.default;
-        if id.is_empty() {
-            None
-        } else {
-            view.get_json::<IssuerEntry>(&format!("issuers/{id}"))
-                .await?
-        }
-    } else {
-        Some(resolve_issuer(view, "default").await?)
-    };
-    let joined = entry
-        .map(|e| {
-            e.full_chain()
-                .iter()
-                .map(|p| p.trim())
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .unwrap_or_default();
-    if raw {
-        let status = if joined.is_empty() { 204 } else { 200 };
-        return Ok(Response::raw("application/pkix-cert", joined.into_bytes()).with_status(status));
-    }
-    Ok(Response::json(json!({
-        "certificate": joined,
-        "ca_chain": joined,
-        "revocation_time": 0,
-        "revocation_time_rfc3339": "",
-    })))
-}
-
-/// `config/issuers` read and write (`default`: an issuer reference).
-pub(super) async fn config_issuers(req: &Request, view: &View) -> Result<Response, ApiError> {
-    let answer = |c: &IssuersConfig| {
-        Response::json(json!({
-            "default": c.default,
-            "default_follows_latest_issuer": c.default_follows_latest_issuer,
-        }))
-    };
-    match req.operation {
-        Operation::Read => Ok(answer(&config(view).await?)),
-        Operation::Create | Operation::Update => {
-            let reference = field_str(&req.data, "default").unwrap_or_default();
-            if reference.is_empty() || reference == "default" {
-                return Err(ApiError::bad(
-                    "Invalid issuer specification; must be non-empty and can't be 'default'.",
-                ));
-            }
-            if matches!(
-                crate::api::bool_field(&req.data, "default_follows_latest_issuer")?,
-                Some(true)
-            ) {
-                return Err(ApiError::bad(
-                    "default_follows_latest_issuer is not supported: set default explicitly",
-                ));
-            }
-            let entry = resolve_issuer(view, &reference).await?;
-            let mut c = config(view).await?;
-            // The cache is by id, so moving the default changes no cached signer.
-            c.default = entry.issuer_id;
-            view.put_json(CONFIG_KEY, &c).await?;
-            Ok(answer(&c))
-        }
-        _ => Err(ApiError::UnsupportedOperation),
-    }
-}
-
-/// `issuer/<ref>` read, update (`issuer_name`) and delete. Writes run under the engine lock.
-pub(super) async fn issuer(
-    req: &Request,
-    view: &View,
-    reference: &str,
-    cache: &SignerCache,
-) -> Result<Response, ApiError> {
-    match req.operation {
-        Operation::Read => Ok(Response::data(
-            resolve_issuer(view, reference).await?.to_data(),
-        )),
-        Operation::Create | Operation::Update | Operation::Patch => {
-            let mut e = resolve_issuer(view, reference).await?;
-            if let Some(name) = field_str(&req.data, "issuer_name") {
-                check_name("issuer_name", &name)?;
-                if !name.is_empty()
-                    && all_issuers(view)
-                        .await?
-                        .iter()
-                        .any(|o| o.issuer_name == name && o.issuer_id != e.issuer_id)
-                {
-                    return Err(ApiError::bad("issuer name already in use"));
-                }
-                e.issuer_name = name;
-            }
-            view.put_json(&format!("issuers/{}", e.issuer_id), &e)
-                .await?;
-            cache.forget([e.issuer_id.as_str()]);
-            Ok(Response::data(e.to_data()))
-        }
-        Operation::Delete => {
-            let e = match resolve_issuer(view, reference).await {
-                Ok(e) => e,
-                // Deleting what is not there succeeds, as Vault's deletes do.
-                Err(ApiError::BadRequest(_)) if reference != "default" => {
-                    return Ok(Response::empty());
-                }
-                Err(err) => return Err(err),
-            };
-            let mut ops = vec![ViewOp::Delete(format!("issuers/{}", e.issuer_id))];
-            let mut c = config(view).await?;
-            let mut resp = Response::empty();
-            if c.default == e.issuer_id {
-                c.default.clear();
-                ops.push(ViewOp::Put(CONFIG_KEY.into(), to_json(&c)?));
-                resp = resp.warn(
-                    "Deleted issuer was the default; set a new one with config/issuers \
-                     before issuing from default",
-                );
-            }
-            let mut rest: Vec<IssuerEntry> = all_issuers(view)
-                .await?
-                .into_iter()
-                .filter(|o| o.issuer_id != e.issuer_id)
-                .collect();
-            ops.extend(rechain(&mut rest)?);
-            view.transaction(ops).await?;
-            cache.forget([e.issuer_id.as_str()]);
-            Ok(resp)
-        }
-        _ => Err(ApiError::UnsupportedOperation),
-    }
 }

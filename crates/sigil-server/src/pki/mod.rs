@@ -3,10 +3,11 @@
 //!
 //! A mount holds several issuers (roots and intermediates), as Vault ≥ 1.11 does. Layout:
 //! [`ca`] key types, serials, CA certificate parameters and a loaded issuer; [`issuers`] the
-//! issuer and key storage, references (id, name or `default`), the cache of parsed signers
-//! and the issuer/key reads; [`intermediate`] CSRs, `sign-intermediate` and the imports
-//! (`set-signed`, bundles); [`role`] roles and their name policy (pure); [`issue`] leaf
-//! building for `issue` and `sign`; [`crl`] the revoked list and CRL; this file the routing.
+//! issuer and key storage, references (id, name or `default`), chains and the cache of
+//! parsed signers; [`issuer_api`] the issuer, key and chain endpoints; [`intermediate`] new
+//! issuers' storage, CSRs and `sign-intermediate`; [`import`] `set-signed` and bundles;
+//! [`role`] roles and their name policy (pure); [`issue`] leaf building for `issue` and
+//! `sign`; [`crl`] the revoked list and CRL; this file the routing.
 //!
 //! Storage in the mount's view: `issuers/<id>` (certificate, name, key id or "" when only
 //! the certificate is known, the chain above it), `keys/<id>` (PKCS#8, name, type: the
@@ -35,8 +36,10 @@ use crate::view::{View, ViewOp, to_json};
 
 mod ca;
 mod crl;
+mod import;
 mod intermediate;
 mod issue;
+mod issuer_api;
 mod issuers;
 mod role;
 
@@ -173,46 +176,7 @@ impl Pki {
             issuer_name,
         };
         let _guard = self.lock.lock().await;
-        intermediate::check_issuer_name_free(view, &root.issuer_name).await?;
-        intermediate::check_key_name_free(view, &key_name).await?;
-        let t = now(req);
-        let key = root.key.generate()?;
-        let made = ca::generate_root(&root, &key, t)?;
-        let key_entry = issuers::KeyEntry::new(&key, &key_name)?;
-        let issuer = intermediate::issuer_entry(
-            made.pem.clone(),
-            made.serial.clone(),
-            made.not_after,
-            &key_entry.key_id,
-            &root.issuer_name,
-        );
-        let entry = CertEntry {
-            certificate: made.pem.clone(),
-            revocation_time: 0,
-            issuer_id: issuer.issuer_id.clone(),
-        };
-        let mut ops = intermediate::store_issuers(
-            view,
-            vec![key_entry.clone()],
-            vec![issuer.clone()],
-            Vec::new(),
-            t,
-        )
-        .await?;
-        ops.push(ViewOp::Put(
-            format!("certs/{}", serial_key(&made.serial)),
-            to_json(&entry)?,
-        ));
-        view.transaction(ops).await?;
-        let mut data = Map::new();
-        data.insert("certificate".into(), made.pem.clone().into());
-        data.insert("issuing_ca".into(), made.pem.into());
-        data.insert("serial_number".into(), made.serial.into());
-        data.insert("expiration".into(), made.not_after.into());
-        data.insert("issuer_id".into(), issuer.issuer_id.into());
-        data.insert("issuer_name".into(), issuer.issuer_name.into());
-        data.insert("key_id".into(), key_entry.key_id.clone().into());
-        data.insert("key_name".into(), key_entry.key_name.clone().into());
+        let (key, mut data) = intermediate::store_root(view, &root, &key_name, now(req)).await?;
         if exported {
             data.insert("private_key".into(), private_key_pem(&key)?.as_str().into());
             data.insert("private_key_type".into(), root.key.name().into());
@@ -354,114 +318,6 @@ impl Pki {
         Ok(resp)
     }
 
-    /// `root/sign-intermediate` and `issuer/:ref/sign-intermediate`.
-    async fn sign_intermediate(
-        &self,
-        req: &Request,
-        view: &View,
-        issuer_ref: &str,
-    ) -> Result<Response, ApiError> {
-        let ca = issuers::resolve_issuer(view, issuer_ref).await?;
-        let signer = self.signers.get(view, &ca).await?;
-        let signed = intermediate::sign_intermediate(&req.data, &ca, &signer, now(req))?;
-        let entry = CertEntry {
-            certificate: signed.pem.clone(),
-            revocation_time: 0,
-            issuer_id: ca.issuer_id.clone(),
-        };
-        view.put_json(&intermediate::cert_key(&signed.serial), &entry)
-            .await?;
-        // As Vault: the new CA certificate, then its issuer and everything above.
-        let chain: Vec<String> = std::iter::once(signed.pem.clone())
-            .chain(ca.full_chain())
-            .collect();
-        let mut resp = Response::json(json!({
-            "certificate": signed.pem,
-            "issuing_ca": ca.certificate,
-            "ca_chain": chain,
-            "serial_number": signed.serial,
-            "expiration": signed.not_after,
-        }));
-        resp.warnings = signed.warnings;
-        Ok(resp)
-    }
-
-    /// `intermediate/generate/:kind`: a key kept here and a CSR for it.
-    async fn generate_intermediate(
-        &self,
-        req: &Request,
-        view: &View,
-        kind: &str,
-    ) -> Result<Response, ApiError> {
-        let exported = match kind {
-            "internal" => false,
-            "exported" => true,
-            "" => return Err(ApiError::UnsupportedPath),
-            _ => {
-                return Err(ApiError::bad(
-                    "the \"exported\" path parameter must be \"internal\" or \"exported\"",
-                ));
-            }
-        };
-        let (key, data) = intermediate::generate_csr(&req.data, exported)?;
-        let _guard = self.lock.lock().await;
-        intermediate::check_key_name_free(view, &key.key_name).await?;
-        view.put_json(&format!("keys/{}", key.key_id), &key).await?;
-        Ok(Response::data(data))
-    }
-
-    /// `intermediate/set-signed`, `issuers/import/bundle` and `config/ca`.
-    async fn import(
-        &self,
-        req: &Request,
-        view: &View,
-        kind: intermediate::ImportKind,
-    ) -> Result<Response, ApiError> {
-        let field = match kind {
-            intermediate::ImportKind::SetSigned => "certificate",
-            intermediate::ImportKind::Bundle => "pem_bundle",
-        };
-        let text = field_str(&req.data, field)
-            .filter(|t| !t.trim().is_empty())
-            .ok_or_else(|| ApiError::bad(format!("the {field} field is required")))?;
-        let _guard = self.lock.lock().await;
-        let plan = intermediate::plan_import(view, &text, kind).await?;
-        let changed: Vec<String> = plan.changed.iter().map(|e| e.issuer_id.clone()).collect();
-        let ops =
-            intermediate::store_issuers(view, plan.keys, plan.new, plan.changed, now(req)).await?;
-        view.transaction(ops).await?;
-        self.signers.forget(changed.iter().map(String::as_str));
-        Ok(Response::data(plan.data))
-    }
-
-    /// `issuer/:ref` and what is under it.
-    async fn issuer_paths(
-        &self,
-        req: &Request,
-        view: &View,
-        rest: &str,
-    ) -> Result<Response, ApiError> {
-        let write = matches!(req.operation, Operation::Create | Operation::Update);
-        let (reference, tail) = split_first(rest);
-        let (what, role) = split_first(tail);
-        match (what, req.operation) {
-            ("", _) if write || req.operation == Operation::Delete => {
-                let _guard = self.lock.lock().await;
-                issuers::issuer(req, view, reference, &self.signers).await
-            }
-            ("", Operation::Read) => issuers::issuer(req, view, reference, &self.signers).await,
-            ("pem" | "der" | "json", Operation::Read) if role.is_empty() => {
-                issuers::read_issuer_as(view, reference, what).await
-            }
-            ("issue", _) if write => self.issue(req, view, role, false, Some(reference)).await,
-            ("sign", _) if write => self.issue(req, view, role, true, Some(reference)).await,
-            ("sign-intermediate", _) if write && role.is_empty() => {
-                self.sign_intermediate(req, view, reference).await
-            }
-            _ => Err(ApiError::UnsupportedPath),
-        }
-    }
-
     async fn revoke(&self, req: &Request, view: &View) -> Result<Response, ApiError> {
         let serial = normalize_serial(
             &field_str(&req.data, "serial_number")
@@ -573,35 +429,30 @@ impl Engine for Pki {
             },
             ("intermediate", _) if write => match split_first(rest) {
                 ("generate", kind) => self.generate_intermediate(req, view, kind).await,
-                ("set-signed", "") => {
-                    self.import(req, view, intermediate::ImportKind::SetSigned)
-                        .await
-                }
+                ("set-signed", "") => self.import(req, view, import::ImportKind::SetSigned).await,
                 _ => Err(ApiError::UnsupportedPath),
             },
-            ("issuers", Operation::List) if rest.is_empty() => issuers::list_issuers(view).await,
+            ("issuers", Operation::List) if rest.is_empty() => issuer_api::list_issuers(view).await,
             ("issuers", _) if write && rest == "import/bundle" => {
-                self.import(req, view, intermediate::ImportKind::Bundle)
-                    .await
+                self.import(req, view, import::ImportKind::Bundle).await
             }
             ("config", _) if write && rest == "ca" => {
-                self.import(req, view, intermediate::ImportKind::Bundle)
-                    .await
+                self.import(req, view, import::ImportKind::Bundle).await
             }
             ("config", Operation::Read | Operation::Create | Operation::Update)
                 if rest == "issuers" =>
             {
                 let _guard = self.lock.lock().await;
-                issuers::config_issuers(req, view).await
+                issuer_api::config_issuers(req, view).await
             }
             ("issuer", _) if !rest.is_empty() => self.issuer_paths(req, view, rest).await,
-            ("keys", Operation::List) if rest.is_empty() => issuers::list_keys(view).await,
-            ("key", Operation::Read) if !rest.is_empty() => issuers::read_key(view, rest).await,
+            ("keys", Operation::List) if rest.is_empty() => issuer_api::list_keys(view).await,
+            ("key", Operation::Read) if !rest.is_empty() => issuer_api::read_key(view, rest).await,
             ("ca_chain", Operation::Read) if rest.is_empty() => {
-                issuers::read_default_chain(view, true).await
+                issuer_api::read_default_chain(view, true).await
             }
             ("cert", Operation::Read) if rest == "ca_chain" => {
-                issuers::read_default_chain(view, false).await
+                issuer_api::read_default_chain(view, false).await
             }
             ("roles", Operation::List) if rest.is_empty() => Self::list(view, "roles/").await,
             ("roles", _) if !rest.is_empty() => self.roles(req, view, rest).await,
