@@ -294,14 +294,23 @@ pub(super) fn sign_intermediate(
     let subject = if use_csr_values {
         csr.subject
     } else {
-        if common_name.is_empty() || common_name.len() > 64 {
-            return Err(ApiError::bad(
-                "the common_name field is required (at most 64 characters), or set \
-                 use_csr_values to take the CSR's subject",
-            ));
-        }
+        // As Vault: without a common_name in the body, the CSR's common name is used.
+        let cn = if common_name.is_empty() {
+            match csr.subject.get(&DnType::CommonName) {
+                Some(v) => v.clone(),
+                None => {
+                    return Err(ApiError::bad(
+                        "the common_name field is required, or must be provided in the CSR",
+                    ));
+                }
+            }
+        } else if common_name.len() > 64 {
+            return Err(ApiError::bad("common_name is longer than 64 characters"));
+        } else {
+            common_name.into()
+        };
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, common_name.as_str());
+        dn.push(DnType::CommonName, cn);
         dn
     };
     let mut warnings = Vec::new();

@@ -122,6 +122,22 @@ async fn root_intermediate_leaf_chain_verifies_and_parses() {
         None,
     )
     .unwrap();
+    // Without a common_name the CSR's is used; use_csr_values takes its whole subject.
+    let csr_out = p
+        .root
+        .write(
+            "intermediate/generate/internal",
+            json!({"common_name": "From The CSR"}),
+        )
+        .await;
+    for body in [
+        json!({"csr": s(&csr_out, "csr")}),
+        json!({"csr": s(&csr_out, "csr"), "common_name": "ignored", "use_csr_values": true}),
+    ] {
+        let signed = p.root.write("root/sign-intermediate", body).await;
+        let der = der_of(&s(&signed, "certificate"));
+        assert_eq!(parse(&der).subject().to_string(), "CN=From The CSR");
+    }
     // The intermediate cannot sign a further CA (path length 0).
     let csr_out = p
         .root

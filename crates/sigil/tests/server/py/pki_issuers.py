@@ -106,6 +106,19 @@ assert "CA:TRUE, pathlen:0" in int_text, int_text
 stored = client.read(f"pki_root/cert/{s['serial_number']}")["data"]
 assert same(stored["certificate"], int_pem), stored
 
+# Without a common_name the CSR's is used (Vault's use_csr_common_name for sign-intermediate).
+bare = client.write("pki_root/root/sign-intermediate", csr=g["csr"], ttl="24h")["data"]
+subject = openssl("x509", "-in", write("bare.pem", bare["certificate"]), "-noout", "-subject")
+assert "Sigil Issuers Int" in subject, subject
+# A TTL past the signer's own expiry. Legitimate difference: OpenBao permits an intermediate
+# to outlive its root (notAfter as asked); Sigil cuts it to the root's notAfter with a warning,
+# since a chain is not valid past its root anyway.
+long = raw("POST", "pki_root/root/sign-intermediate", json={"csr": g["csr"], "ttl": "900000h"})
+assert long.status_code == 200, long.text
+root_end = openssl("x509", "-in", write("root-a.pem", root_pem), "-noout", "-enddate")
+long_end = openssl("x509", "-in", write("long.pem", long.json()["data"]["certificate"]), "-noout", "-enddate")
+assert long_end == root_end or long.json()["data"]["expiration"] > r["expiration"], (long_end, root_end)
+
 section("set-signed")
 ss = pki.set_signed_intermediate(int_pem + "\n" + root_pem, mount_point="pki_int")["data"]
 assert len(ss["imported_issuers"]) == 2, ss
