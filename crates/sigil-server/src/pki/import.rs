@@ -7,6 +7,7 @@
 use rcgen::KeyPair;
 use serde_json::{Map, Value, json};
 use sigil_core::encoding::Pem;
+use zeroize::Zeroizing;
 
 use super::intermediate::issuer_entry;
 use super::issuers::{IssuerEntry, KeyEntry, all_issuers, all_keys, ca_facts};
@@ -25,8 +26,9 @@ pub(super) enum ImportKind {
     Bundle,
 }
 
-/// The PEM blocks of `text`; text between blocks is ignored, as `openssl` does.
-fn pem_blocks(text: &str) -> Result<Vec<Pem>, ApiError> {
+/// The PEM blocks of `text` (label and DER, zeroized when dropped: a bundle may hold keys);
+/// text between blocks is ignored, as `openssl` does.
+fn pem_blocks(text: &str) -> Result<Vec<(String, Zeroizing<Vec<u8>>)>, ApiError> {
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("-----BEGIN ") {
@@ -37,7 +39,8 @@ fn pem_blocks(text: &str) -> Result<Vec<Pem>, ApiError> {
             .ok_or_else(|| ApiError::bad("a PEM block in the bundle has no END line"))?;
         let block = Pem::decode(&after[..end_line])
             .map_err(|e| ApiError::bad(format!("a PEM block in the bundle does not parse: {e}")))?;
-        out.push(block);
+        let Pem { label, der } = block;
+        out.push((label, Zeroizing::new(der)));
         rest = &after[end_line..];
     }
     if out.is_empty() {
@@ -50,7 +53,7 @@ fn pem_blocks(text: &str) -> Result<Vec<Pem>, ApiError> {
 
 /// A bundle's private key as PKCS#8 (what `keys/` stores): Vault and openssl often write
 /// SEC1 (`EC PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`); aws-lc converts them.
-fn pkcs8_of(label: &str, der: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, ApiError> {
+fn pkcs8_of(label: &str, der: &[u8]) -> Result<Zeroizing<Vec<u8>>, ApiError> {
     use aws_lc_rs::encoding::AsDer;
     use aws_lc_rs::signature::{
         ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair,
@@ -72,7 +75,7 @@ fn pkcs8_of(label: &str, der: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, ApiE
         }
         _ => der.to_vec(),
     };
-    Ok(zeroize::Zeroizing::new(out))
+    Ok(Zeroizing::new(out))
 }
 
 /// What an import will store, decided before anything is written.
@@ -101,13 +104,13 @@ pub(super) async fn plan_import(
     }
     let mut certs = Vec::new();
     let mut keys = Vec::new();
-    for block in pem_blocks(text)? {
-        match block.label.as_str() {
+    for (label, der) in pem_blocks(text)? {
+        match label.as_str() {
             "CERTIFICATE" => {
-                let (serial, not_after, spki) = ca_facts(&block.der)?;
-                let pem = Pem::encode("CERTIFICATE", &block.der)
+                let (serial, not_after, spki) = ca_facts(&der)?;
+                let pem = Pem::encode("CERTIFICATE", &der)
                     .map_err(|_| ApiError::internal("encoding PEM"))?;
-                certs.push((pem, block.der.clone(), serial, not_after, spki));
+                certs.push((pem, der.to_vec(), serial, not_after, spki));
             }
             "PRIVATE KEY" | "EC PRIVATE KEY" | "RSA PRIVATE KEY" => {
                 if kind == ImportKind::SetSigned {
@@ -116,8 +119,8 @@ pub(super) async fn plan_import(
                          /issuers/import/bundle",
                     ));
                 }
-                let der = pkcs8_of(&block.label, &block.der)?;
-                let key = KeyPair::try_from(der.as_slice())
+                let pkcs8 = pkcs8_of(&label, &der)?;
+                let key = KeyPair::try_from(pkcs8.as_slice())
                     .map_err(|_| ApiError::bad("a private key in the bundle does not parse"))?;
                 keys.push(key);
             }

@@ -226,6 +226,25 @@ async fn reads_of_issuers_keys_and_the_chain() {
     let c = f.read("config/issuers").await;
     assert_eq!(s(&c, "default"), id);
     assert_eq!(c["default_follows_latest_issuer"], json!(false));
+    // Deleting the root (not the default) leaves the intermediate without a chain above it.
+    let root_id = ids
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .find(|i| *i != id)
+        .unwrap();
+    let deleted = f
+        .call(Operation::Delete, &format!("issuer/{root_id}"), json!({}))
+        .await
+        .unwrap();
+    assert!(deleted.warnings.is_empty());
+    assert_eq!(
+        f.read("issuer/default").await["ca_chain"],
+        json!([p.int_pem])
+    );
+    assert_eq!(
+        String::from_utf8(f.read_raw("ca_chain").await).unwrap(),
+        p.int_pem.trim()
+    );
 }
 
 #[tokio::test]
