@@ -26,9 +26,11 @@ pub(super) enum ImportKind {
     Bundle,
 }
 
-/// The PEM blocks of `text` (label and DER, zeroized when dropped: a bundle may hold keys);
-/// text between blocks is ignored, as `openssl` does.
-fn pem_blocks(text: &str) -> Result<Vec<(String, Zeroizing<Vec<u8>>)>, ApiError> {
+/// One PEM block: its label and its DER, zeroized when dropped (a bundle may hold keys).
+type Block = (String, Zeroizing<Vec<u8>>);
+
+/// The PEM blocks of `text`; text between blocks is ignored, as `openssl` does.
+fn pem_blocks(text: &str) -> Result<Vec<Block>, ApiError> {
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("-----BEGIN ") {
