@@ -456,9 +456,7 @@ impl Engine for Pki {
             ("certs", Operation::List) if rest.is_empty() => Self::list(view, "certs/").await,
             ("cert", Operation::Read) if !rest.is_empty() => Self::read_cert(view, rest).await,
             ("ocsp", _) if write && rest.is_empty() => ocsp::handle(req, view).await,
-            ("ocsp", Operation::Read) if req.path.starts_with("ocsp/") => {
-                ocsp::handle(req, view).await
-            }
+            ("ocsp", Operation::Read) => ocsp::handle(req, view).await,
             ("ca", Operation::Read) => {
                 let pem = match rest {
                     "" => false,

@@ -207,8 +207,12 @@ async fn issuers(view: &View) -> Result<Vec<Responder>, Failure> {
     Ok(vec![Responder::new(&load_ca(view).await?)?])
 }
 
-/// Answers `POST ocsp` and `GET ocsp/<request>`. Always an OCSP answer, never an error.
+/// Answers `POST ocsp` and `GET ocsp/<request>`: an OCSP answer, never a JSON error, but
+/// for `GET ocsp` (no request segment at all), which is Vault's 405.
 pub(super) async fn handle(req: &Request, view: &View) -> Result<Response, ApiError> {
+    if req.operation == Operation::Read && req.path == "ocsp" {
+        return Err(ApiError::UnsupportedOperation);
+    }
     Ok(match respond(req, view).await {
         Ok(der) => Response::raw(RESPONSE_CONTENT_TYPE, der),
         Err(f) => f.response(),

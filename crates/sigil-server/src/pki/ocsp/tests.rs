@@ -313,6 +313,12 @@ async fn get_takes_the_url_escaped_base64_request() {
     for bad in ["***", "", "AAAA"] {
         assert_eq!(f.get(bad).await, malformed(), "{bad:?}");
     }
+    // `ocsp` itself is for POST: a GET there is Vault's 405, not an OCSP answer.
+    let bare = f
+        .pki
+        .handle(&Request::new(Operation::Read, "ocsp"), &f.view)
+        .await;
+    assert_eq!(bare, Err(ApiError::UnsupportedOperation));
 }
 
 fn malformed() -> (u16, &'static str, Vec<u8>) {
