@@ -3,8 +3,9 @@
 //! place where errors become HTTP statuses.
 //!
 //! Handlers never see HTTP. The HTTP layer maps verbs to [`Operation`]s (PUT ≡ POST; `LIST` and
-//! `GET ?list=true` are [`Operation::List`]), parses the JSON body into [`Request::data`], and
-//! renders [`Response`] and [`ApiError`] in Vault's envelope.
+//! `GET ?list=true` are [`Operation::List`]), parses the JSON body into [`Request::data`] (an
+//! OCSP request, which is DER, into [`Request::raw_body`] instead), and renders [`Response`]
+//! and [`ApiError`] in Vault's envelope.
 
 use std::fmt;
 use std::net::SocketAddr;

@@ -4,7 +4,7 @@
 //! This module is the only place that knows HTTP. It turns a call into an [`api::Request`]
 //! (PUT ≡ POST; `LIST` and `GET ?list=true` are lists, with the trailing slash Vault adds;
 //! `X-Vault-Token` or `Authorization: Bearer`; the JSON body, at most `max_request_size`
-//! bytes; query parameters for reads), and renders the outcome in Vault's envelope:
+//! bytes, or as sent when it is an OCSP request; query parameters for reads), and renders the outcome in Vault's envelope:
 //! `{"request_id", "lease_id", "renewable", "lease_duration", "data", "wrap_info",
 //! "warnings", "auth"}`, with `data` also copied to the top level for `sys/` paths, `204` when
 //! there is nothing to return, and `{"errors": [...]}` with Vault's statuses on failure.

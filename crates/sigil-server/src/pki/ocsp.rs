@@ -90,7 +90,10 @@ impl Failure {
 }
 
 impl From<ApiError> for Failure {
-    fn from(_: ApiError) -> Self {
+    fn from(e: ApiError) -> Self {
+        // The client sees only `internalError`; the cause goes to the log (ApiError messages
+        // hold no secret).
+        tracing::warn!(error = %e, "OCSP: answering internalError");
         Self::Internal
     }
 }
