@@ -256,6 +256,12 @@ async fn another_issuers_certificate_is_unknown() {
         );
         assert_eq!(only_status(&basic), CertStatus::unknown());
     }
+    // A hash other than SHA-1 and SHA-256 (here SHA-384's OID over SHA-256 hashes) names no
+    // issuer of ours.
+    let mut odd = cert_id(&ca, &ours, true);
+    odd.hash_algorithm.oid = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
+    let basic = verified(&ca, &f.post(&request(&[odd], None)).await);
+    assert_eq!(only_status(&basic), CertStatus::unknown());
     // Mixed: ours is answered, the other issuer's is unknown, one signature.
     let basic = verified(
         &ca,
