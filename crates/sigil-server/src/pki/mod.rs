@@ -3,8 +3,9 @@
 //!
 //! This first slice holds one self-signed root per mount. Layout: [`ca`] the issuer and its
 //! key, serials and key types; [`role`] roles and their name policy (pure); [`issue`] leaf
-//! building for `issue` and `sign`; [`crl`] the revoked list and CRL; this file the routing
-//! and storage.
+//! building for `issue` and `sign`; [`crl`] the revoked list and CRL; [`ocsp`] the OCSP
+//! responder, which reads `certs/` and `ca/default` and writes nothing; this file the
+//! routing and storage.
 //!
 //! Storage in the mount's view: `ca/default` (the issuer, key included: the barrier encrypts
 //! it), `roles/<name>`, `certs/<serial with dashes>` (every issued certificate unless the
@@ -14,6 +15,7 @@
 //!
 //! Raw reads (`ca`, `ca/pem`, `crl`, `crl/pem`) answer with the DER or PEM body itself and
 //! its content type, as Vault does; before a root exists they answer 204 with no body.
+//! `ocsp` (`POST`, DER body) and `ocsp/<base64>` (`GET`) answer DER OCSP responses.
 //! `issue` and `sign` answer in Vault's `format`: PEM, bare base64 DER or a PEM bundle.
 
 use serde::{Deserialize, Serialize};
@@ -29,6 +31,7 @@ use crate::view::{View, ViewOp, to_json};
 mod ca;
 mod crl;
 mod issue;
+mod ocsp;
 mod role;
 
 #[cfg(test)]
@@ -452,6 +455,8 @@ impl Engine for Pki {
             ("revoke", _) if write && rest.is_empty() => self.revoke(req, view).await,
             ("certs", Operation::List) if rest.is_empty() => Self::list(view, "certs/").await,
             ("cert", Operation::Read) if !rest.is_empty() => Self::read_cert(view, rest).await,
+            ("ocsp", _) if write && rest.is_empty() => ocsp::handle(req, view).await,
+            ("ocsp", Operation::Read) => ocsp::handle(req, view).await,
             ("ca", Operation::Read) => {
                 let pem = match rest {
                     "" => false,
@@ -497,10 +502,16 @@ impl Engine for Pki {
         }
     }
 
-    /// As in Vault, the CA certificate, issued certificates and the CRL are public: relying
-    /// parties fetch them without a token. Only reads are served there.
+    /// As in Vault, the CA certificate, issued certificates, the CRL and the OCSP responder
+    /// are public: relying parties ask without a token. Only reads are served there, but for
+    /// OCSP's `POST`, which reads too.
     fn unauthenticated_paths(&self) -> &'static [&'static str] {
-        &["ca", "ca/pem", "cert/*", "crl", "crl/pem"]
+        &["ca", "ca/pem", "cert/*", "crl", "crl/pem", "ocsp", "ocsp/*"]
+    }
+
+    /// An OCSP query is a `POST` that writes nothing.
+    fn read_only(&self, req: &Request) -> bool {
+        matches!(req.operation, Operation::Read | Operation::List) || req.path == "ocsp"
     }
 
     async fn exists(&self, path: &str, view: &View) -> Result<bool, ApiError> {

@@ -1020,7 +1020,7 @@ async fn only_public_reads_need_no_token() {
     let f = Fixture::new();
     assert_eq!(
         f.pki.unauthenticated_paths(),
-        ["ca", "ca/pem", "cert/*", "crl", "crl/pem"]
+        ["ca", "ca/pem", "cert/*", "crl", "crl/pem", "ocsp", "ocsp/*"]
     );
     f.root(json!({"common_name": "Sigil Root"})).await;
     // Writes under the public paths are not routes.
