@@ -1,0 +1,60 @@
+//! `sign-verbatim` and `sign-verbatim/:role`: signs a CSR keeping its subject and SANs as
+//! they are, with no name policy. Only the lifetime (capped by the role, when one is named,
+//! and by the issuer), the role's `no_store` and backdating, and the request's `key_usage`,
+//! `ext_key_usage` and `ext_key_usage_oids` shape the certificate, as in Vault.
+//!
+//! Vault marks this path as needing `sudo`; OpenBao does not (its pki backend lists only
+//! `root` and `root/sign-self-issued` as root paths), and neither does Sigil: its sudo paths
+//! are a fixed list of absolute `sys/` and `auth/token/` paths that a mounted engine cannot
+//! extend. A policy grants `sign-verbatim` separately from `sign/*` in any case.
+
+use rcgen::{CertificateSigningRequestParams, DistinguishedName};
+use serde_json::{Map, Value, json};
+use sigil_core::encoding::Pem;
+
+use super::profile::Profile;
+use super::role::Role;
+use crate::api::ApiError;
+
+/// The role `sign-verbatim` signs under: any key, any name, the request's usages; the named
+/// role's lifetime and storage settings, if one is named.
+pub(super) fn role(data: &Map<String, Value>, named: Option<Role>) -> Result<Role, ApiError> {
+    let open = json!({
+        "allow_any_name": true,
+        "allow_ip_sans": true,
+        "allowed_uri_sans": ["*"],
+        "enforce_hostnames": false,
+        "require_cn": false,
+        "key_type": "any",
+        "server_flag": false,
+        "client_flag": false,
+    });
+    let mut role = Role::from_body(open.as_object().unwrap_or(&Map::new()))?;
+    let usages: Map<String, Value> = data
+        .iter()
+        .filter(|(k, _)| {
+            matches!(
+                k.as_str(),
+                "key_usage" | "ext_key_usage" | "ext_key_usage_oids"
+            )
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    role.profile = Profile::from_body(&usages, Profile::default())?;
+    if let Some(named) = named {
+        role.ttl = named.ttl;
+        role.max_ttl = named.max_ttl;
+        role.no_store = named.no_store;
+        role.not_before_duration = named.not_before_duration;
+    }
+    Ok(role)
+}
+
+/// The CSR's subject as rcgen will write it (the signature was checked by `parse_csr`).
+pub(super) fn subject(pem: &str) -> Result<DistinguishedName, ApiError> {
+    let der = Pem::decode_expecting(pem, "CERTIFICATE REQUEST")
+        .map_err(|_| ApiError::bad("csr: expected one PEM block labelled CERTIFICATE REQUEST"))?;
+    CertificateSigningRequestParams::from_der(&der.into())
+        .map(|csr| csr.params.distinguished_name)
+        .map_err(|e| ApiError::bad(format!("csr: its subject cannot be copied: {e}")))
+}
