@@ -72,13 +72,16 @@ impl Names {
         })
     }
 
-    /// Adds the common name to the DNS SANs (Vault's default, `exclude_cn_from_sans=false`)
+    /// Adds the common name to the DNS SANs when it is a host name (Vault's default,
+    /// `exclude_cn_from_sans=false`)
     /// and removes duplicates (a CSR and the body may name the same host), keeping order.
     fn finish(&mut self) {
         let mut seen = std::collections::HashSet::new();
         let cn = self.common_name.to_ascii_lowercase();
+        // As Vault, only a common name that is a host name becomes a DNS SAN (a role with
+        // `enforce_hostnames=false` may issue "Jane Doe", which is no DNS name).
         let all = std::iter::once(cn)
-            .filter(|cn| !cn.is_empty())
+            .filter(|cn| super::role::is_hostname(cn))
             .chain(self.dns.iter().map(|d| d.to_ascii_lowercase()));
         self.dns = all.filter(|d| seen.insert(d.clone())).collect();
         let mut seen = std::collections::HashSet::new();

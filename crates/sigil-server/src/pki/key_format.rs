@@ -43,20 +43,22 @@ pub(super) fn encode_key(
     format: KeyFormat,
     der: bool,
 ) -> Result<Zeroizing<String>, ApiError> {
-    let pkcs8 = Zeroizing::new(key.serialize_der());
+    let encoding = |_| ApiError::internal("encoding the private key");
+    let key = PrivateKey::from_pkcs8_der(&Zeroizing::new(key.serialize_der())).map_err(encoding)?;
     let (label, body) = if format == KeyFormat::Pkcs8 || spec == KeySpec::Ed25519 {
-        ("PRIVATE KEY", pkcs8)
+        // PKCS#8 v1, without the public key rcgen's Ed25519 keys embed (v2), which OpenSSL
+        // 3.0 cannot read.
+        let der = key.to_pkcs8_der().map_err(encoding)?;
+        ("PRIVATE KEY", Zeroizing::new(der.expose_secret().to_vec()))
     } else {
-        let traditional = PrivateKey::from_pkcs8_der(&pkcs8)
-            .and_then(|k| k.to_traditional_pem())
-            .map_err(|_| ApiError::internal("encoding the private key"))?;
         let label = match spec {
             KeySpec::Rsa(_) => "RSA PRIVATE KEY",
             _ => "EC PRIVATE KEY",
         };
+        let traditional = key.to_traditional_pem().map_err(encoding)?;
         let body = Pem::decode_expecting(traditional.expose_secret(), label)
             .map(Zeroizing::new)
-            .map_err(|_| ApiError::internal("encoding the private key"))?;
+            .map_err(encoding)?;
         (label, body)
     };
     if der {
@@ -89,10 +91,13 @@ mod tests {
             );
             let pem8 = encode_key(&key, spec, KeyFormat::Pkcs8, false).unwrap();
             assert!(pem8.starts_with("-----BEGIN PRIVATE KEY-----"), "{spec:?}");
-            assert_eq!(
-                Pem::decode_expecting(&pem8, "PRIVATE KEY").unwrap(),
-                key.serialize_der()
-            );
+            let back = KeyPair::try_from(
+                Pem::decode_expecting(&pem8, "PRIVATE KEY")
+                    .unwrap()
+                    .as_slice(),
+            )
+            .unwrap();
+            assert_eq!(back.public_key_raw(), key.public_key_raw(), "{spec:?}");
             let der = encode_key(&key, spec, KeyFormat::Native, true).unwrap();
             assert_eq!(
                 sigil_core::encoding::base64_decode(&der).unwrap(),

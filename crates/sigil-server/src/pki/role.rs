@@ -215,7 +215,7 @@ impl Role {
 
 /// A DNS host name as certificates carry it: dot-separated labels of letters, digits and
 /// inner dashes, at most 253 characters, with an optional leading `*.` wildcard label.
-fn is_hostname(name: &str) -> bool {
+pub(super) fn is_hostname(name: &str) -> bool {
     let body = name.strip_prefix("*.").unwrap_or(name);
     !body.is_empty()
         && name.len() <= 253

@@ -113,3 +113,16 @@ fn bao_cli_pki_against_openbao() {
     let bao = OpenBao::start();
     bao_cli_pki(&|args| bao.bao(args));
 }
+
+#[test]
+fn pki_extras_against_sigil() {
+    let dev = Dev::start();
+    passed("pki extras on Sigil", &dev.python("pki_extras.py", &[]));
+}
+
+#[test]
+fn pki_extras_against_openbao() {
+    let bao = OpenBao::start();
+    let out = bao.python("pki_extras.py", &BTreeMap::new());
+    passed("pki extras on OpenBao", &out);
+}

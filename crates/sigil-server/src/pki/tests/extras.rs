@@ -347,8 +347,14 @@ async fn role_options_are_stored_read_back_and_applied() {
         json!({"allow_any_name": true, "enforce_hostnames": false}),
     )
     .await;
-    f.write("issue/people", json!({"common_name": "Jane Doe"}))
+    let out = f
+        .write("issue/people", json!({"common_name": "Jane Doe"}))
         .await;
+    let der = leaf_der(&out);
+    let cert = parse(&der);
+    assert_eq!(cert.subject().to_string(), "CN=Jane Doe");
+    // No DNS SAN for a name that is no host.
+    assert!(cert.subject_alternative_name().unwrap().is_none());
     assert_eq!(
         f.call(
             Operation::Update,
