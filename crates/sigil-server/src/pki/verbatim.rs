@@ -8,9 +8,13 @@
 //! are a fixed list of absolute `sys/` and `auth/token/` paths that a mounted engine cannot
 //! extend. A policy grants `sign-verbatim` separately from `sign/*` in any case.
 
-use rcgen::{CertificateSigningRequestParams, DistinguishedName};
+use rcgen::string::{BmpString, UniversalString};
+use rcgen::{DistinguishedName, DnType, DnValue};
 use serde_json::{Map, Value, json};
 use sigil_core::encoding::Pem;
+use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::der_parser::asn1_rs::Tag;
+use x509_parser::prelude::FromDer;
 
 use super::profile::Profile;
 use super::role::Role;
@@ -50,11 +54,38 @@ pub(super) fn role(data: &Map<String, Value>, named: Option<Role>) -> Result<Rol
     Ok(role)
 }
 
-/// The CSR's subject as rcgen will write it (the signature was checked by `parse_csr`).
+/// The CSR's subject as rcgen will write it: every attribute in order, each value in its
+/// own string type (the signature was checked by `parse_csr`). Read here rather than by
+/// rcgen's CSR parser, which refuses a request carrying extensions it does not model (a
+/// subject key identifier, as Java's keytool adds), though verbatim signing copies none.
+/// rcgen's name keeps one value per attribute type: a second OU replaces the first.
 pub(super) fn subject(pem: &str) -> Result<DistinguishedName, ApiError> {
+    let bad = || ApiError::bad("csr: the subject cannot be copied");
     let der = Pem::decode_expecting(pem, "CERTIFICATE REQUEST")
         .map_err(|_| ApiError::bad("csr: expected one PEM block labelled CERTIFICATE REQUEST"))?;
-    CertificateSigningRequestParams::from_der(&der.into())
-        .map(|csr| csr.params.distinguished_name)
-        .map_err(|e| ApiError::bad(format!("csr: its subject cannot be copied: {e}")))
+    let (_, csr) = X509CertificationRequest::from_der(&der)
+        .map_err(|_| ApiError::bad("csr: not a valid PKCS#10 certificate request"))?;
+    let mut dn = DistinguishedName::new();
+    for attr in csr.certification_request_info.subject.iter_attributes() {
+        let arcs: Vec<u64> = attr.attr_type().iter().ok_or_else(bad)?.collect();
+        let data = attr.attr_value().data;
+        let text = || std::str::from_utf8(data).map_err(|_| bad());
+        let value = match attr.attr_value().header.tag() {
+            Tag::Utf8String => DnValue::Utf8String(text()?.to_owned()),
+            Tag::PrintableString => {
+                DnValue::PrintableString(text()?.try_into().map_err(|_| bad())?)
+            }
+            Tag::Ia5String => DnValue::Ia5String(text()?.try_into().map_err(|_| bad())?),
+            Tag::T61String => DnValue::TeletexString(text()?.try_into().map_err(|_| bad())?),
+            Tag::BmpString => {
+                DnValue::BmpString(BmpString::from_utf16be(data.to_vec()).map_err(|_| bad())?)
+            }
+            Tag::UniversalString => DnValue::UniversalString(
+                UniversalString::from_utf32be(data.to_vec()).map_err(|_| bad())?,
+            ),
+            _ => return Err(bad()),
+        };
+        dn.push(DnType::from_oid(&arcs), value);
+    }
+    Ok(dn)
 }

@@ -235,6 +235,34 @@ async fn sign_verbatim_keeps_the_csr_subject_and_sans() {
     let ku = cert.key_usage().unwrap().unwrap().value;
     assert!(ku.digital_signature() && ku.key_encipherment() && ku.key_agreement());
 
+    // A CSR carrying an extension the name copy does not model (a subject key identifier,
+    // as Java's keytool adds) still signs, its subject types kept.
+    let mut params = rcgen::CertificateParams::new(vec!["k.test".to_owned()]).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(
+        rcgen::DnType::CountryName,
+        rcgen::DnValue::PrintableString("NL".try_into().unwrap()),
+    );
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "keytool");
+    params
+        .custom_extensions
+        .push(rcgen::CustomExtension::from_oid_content(
+            &[2, 5, 29, 14],
+            vec![0x04, 0x02, 0x01, 0x02],
+        ));
+    let ski_csr = params.serialize_request(&key).unwrap().pem().unwrap();
+    let out = f.write("sign-verbatim", json!({"csr": ski_csr})).await;
+    let der = leaf_der(&out);
+    let cert = parse(&der);
+    assert_eq!(cert.subject().to_string(), "C=NL, CN=keytool");
+    let country = cert.subject().iter_country().next().unwrap();
+    assert_eq!(
+        country.attr_value().header.tag(),
+        x509_parser::der_parser::asn1_rs::Tag::PrintableString
+    );
+
     let before = f.snapshot().await;
     for (path, bad) in [
         ("sign-verbatim", json!({})),
