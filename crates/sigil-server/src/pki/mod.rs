@@ -2,19 +2,24 @@
 //! that `bao write pki/issue/web common_name=...` and hvac's PKI calls work unchanged.
 //!
 //! This first slice holds one self-signed root per mount. Layout: [`ca`] the issuer and its
-//! key, serials and key types; [`role`] roles and their name policy (pure); [`issue`] leaf
-//! building for `issue` and `sign`; [`crl`] the revoked list and CRL; this file the routing
-//! and storage.
+//! key, serials and key types; [`role`] roles and their name policy (pure); [`profile`] a
+//! role's key usages, EKUs and subject fields; [`issue`] leaf building for `issue`, `sign`
+//! and `sign-verbatim` ([`verbatim`] its open role and the CSR's subject); [`key_format`]
+//! the issued key's container; [`urls`] `config/urls` and the AIA and CRL distribution
+//! point extensions; [`tidy`] `tidy` and `tidy-status`; [`crl`] the revoked list and CRL;
+//! this file the routing and storage.
 //!
 //! Storage in the mount's view: `ca/default` (the issuer, key included: the barrier encrypts
 //! it), `roles/<name>`, `certs/<serial with dashes>` (every issued certificate unless the
-//! role says `no_store`, and the root), `crl/state` (revoked serials) and `crl/der`. Changes
-//! to the issuer and the CRL take the engine's lock, so two revocations cannot lose one
-//! another's entry; issuance writes only its own certificate and needs no lock.
+//! role says `no_store`, and the root), `crl/state` (revoked serials) and `crl/der`,
+//! `config/urls`, and `tidy/status` (the last tidy's outcome). Changes to the issuer and the
+//! CRL take the engine's lock, so two revocations cannot lose one another's entry; issuance
+//! writes only its own certificate and needs no lock; tidy takes it per page of deletions.
 //!
 //! Raw reads (`ca`, `ca/pem`, `crl`, `crl/pem`) answer with the DER or PEM body itself and
 //! its content type, as Vault does; before a root exists they answer 204 with no body.
 //! `issue` and `sign` answer in Vault's `format`: PEM, bare base64 DER or a PEM bundle.
+//! `cert/crl` is the CRL in PEM inside Vault's JSON, as `crl/pem` serves it.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
