@@ -555,7 +555,7 @@ async fn issued_keys_come_in_vaults_containers() {
 async fn tidy_removes_certificates_expired_past_the_buffer() {
     let f = Fixture::new();
     f.root(json!({"common_name": "Sigil Root"})).await;
-    role(&f, "web", json!({"allow_any_name": true})).await;
+    role(&f, "web", json!({"allow_any_name": true, "key_type": "ec"})).await;
     let short = f
         .write(
             "issue/web",
@@ -613,6 +613,30 @@ async fn tidy_removes_certificates_expired_past_the_buffer() {
     f.read(&format!("cert/{}", s(&long, "serial_number"))).await;
     let keys = f.view.list("certs/", Page::default()).await.unwrap();
     assert_eq!(keys.len(), 2, "{keys:?}");
+
+    // More than a page (100 keys) of expired certificates: every page is tidied.
+    for i in 0..230 {
+        f.write(
+            "issue/web",
+            json!({"common_name": format!("p{i}.example.com"), "ttl": "5s"}),
+        )
+        .await;
+    }
+    f.pki
+        .handle(
+            &at(100, json!({"tidy_cert_store": true, "safety_buffer": "1s"})),
+            &f.view,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        f.read("tidy-status").await["cert_store_deleted_count"],
+        json!(230)
+    );
+    assert_eq!(
+        f.view.list("certs/", Page::default()).await.unwrap().len(),
+        2
+    );
 
     // Nothing asked: Vault's 202 and warning. Bad input: 400.
     let resp = f.pki.handle(&at(0, json!({})), &f.view).await.unwrap();
