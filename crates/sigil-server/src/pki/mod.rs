@@ -2,21 +2,26 @@
 //! that `bao write pki/issue/web common_name=...` and hvac's PKI calls work unchanged.
 //!
 //! This first slice holds one self-signed root per mount. Layout: [`ca`] the issuer and its
-//! key, serials and key types; [`role`] roles and their name policy (pure); [`issue`] leaf
-//! building for `issue` and `sign`; [`crl`] the revoked list and CRL; [`ocsp`] the OCSP
-//! responder, which reads `certs/` and `ca/default` and writes nothing; this file the
-//! routing and storage.
+//! key, serials and key types; [`role`] roles and their name policy (pure); [`profile`] a
+//! role's key usages, EKUs and subject fields; [`issue`] leaf building for `issue`, `sign`
+//! and `sign-verbatim` ([`verbatim`] its open role and the CSR's subject); [`key_format`]
+//! the issued key's container; [`urls`] `config/urls` and the AIA and CRL distribution
+//! point extensions; [`tidy`] `tidy` and `tidy-status`; [`crl`] the revoked list and CRL;
+//! [`ocsp`] the OCSP responder, which reads `certs/` and `ca/default` and writes nothing;
+//! this file the routing and storage.
 //!
 //! Storage in the mount's view: `ca/default` (the issuer, key included: the barrier encrypts
 //! it), `roles/<name>`, `certs/<serial with dashes>` (every issued certificate unless the
-//! role says `no_store`, and the root), `crl/state` (revoked serials) and `crl/der`. Changes
-//! to the issuer and the CRL take the engine's lock, so two revocations cannot lose one
-//! another's entry; issuance writes only its own certificate and needs no lock.
+//! role says `no_store`, and the root), `crl/state` (revoked serials) and `crl/der`,
+//! `config/urls`, and `tidy/status` (the last tidy's outcome). Changes to the issuer and the
+//! CRL take the engine's lock, so two revocations cannot lose one another's entry; issuance
+//! writes only its own certificate and needs no lock; tidy takes it per page of deletions.
 //!
 //! Raw reads (`ca`, `ca/pem`, `crl`, `crl/pem`) answer with the DER or PEM body itself and
 //! its content type, as Vault does; before a root exists they answer 204 with no body.
 //! `ocsp` (`POST`, DER body) and `ocsp/<base64>` (`GET`) answer DER OCSP responses.
 //! `issue` and `sign` answer in Vault's `format`: PEM, bare base64 DER or a PEM bundle.
+//! `cert/crl` is the CRL in PEM inside Vault's JSON, as `crl/pem` serves it.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -31,16 +36,23 @@ use crate::view::{View, ViewOp, to_json};
 mod ca;
 mod crl;
 mod issue;
+mod key_format;
 mod ocsp;
+mod profile;
 mod role;
+mod tidy;
+mod urls;
+mod verbatim;
 
 #[cfg(test)]
 mod tests;
 
 use ca::{CA_KEY, KeySpec, RootRequest, StoredCa, normalize_serial, private_key_pem, serial_key};
 use crl::CrlState;
-use issue::{Format, Names, requested_ttl, sign_leaf, validity};
+use issue::{Format, LeafContext, Mode, Names, requested_ttl, sign_leaf, validity};
+use key_format::KeyFormat;
 use role::{Role, check_role_name};
+use urls::Urls;
 
 /// The stored form of an issued certificate.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -223,74 +235,59 @@ impl Pki {
         req: &Request,
         view: &View,
         role_name: &str,
-        csr: bool,
+        mode: Mode,
     ) -> Result<Response, ApiError> {
-        let role = load_role(view, role_name).await?;
+        let role = match mode {
+            Mode::Verbatim if role_name.is_empty() => verbatim::role(&req.data, None)?,
+            Mode::Verbatim => verbatim::role(&req.data, Some(load_role(view, role_name).await?))?,
+            _ => load_role(view, role_name).await?,
+        };
         let ca = load_ca(view).await?;
         let format = Format::from_body(&req.data)?;
+        let key_format = KeyFormat::from_body(&req.data)?;
         let mut names = Names::from_body(&req.data)?;
+        let mut ctx = LeafContext {
+            urls: Urls::load(view).await?,
+            verbatim_subject: None,
+        };
         let mut warnings = Vec::new();
-        let parsed = if csr {
+        let parsed = if mode == Mode::Issue {
+            None
+        } else {
             let pem = field_str(&req.data, "csr")
                 .ok_or_else(|| ApiError::bad("the csr field is required"))?;
             let mut parsed = issue::parse_csr(&pem, &role)?;
-            // Vault's defaults (`use_csr_common_name`, `use_csr_sans`): the CSR's common name
-            // wins over the body's, and the SANs are the CSR's alone.
-            let body_cn = std::mem::take(&mut names.common_name);
-            // Vault says so when the body's names are overruled (even when the CSR has no
-            // common name and the body's is used after all).
-            if !body_cn.is_empty() {
-                warnings.push(
-                    "the common_name field was provided but the role is set with \"use_csr_common_name\" set to true".to_owned(),
-                );
-            }
-            if field_str(&req.data, "alt_names").is_some_and(|a| !a.trim().is_empty()) {
-                warnings.push(
-                    "the alt_names field was provided but the role is set with \"use_csr_sans\" set to true".to_owned(),
-                );
-            }
-            names = std::mem::take(&mut parsed.names);
-            if names.common_name.is_empty() {
-                names.common_name = body_cn;
+            if mode == Mode::Verbatim {
+                // The CSR's subject and SANs exactly as they are, with no name policy.
+                ctx.verbatim_subject = Some(verbatim::subject(&pem)?);
+                names = std::mem::take(&mut parsed.names);
+            } else {
+                names = issue::csr_names(&req.data, &role, names, &mut parsed, &mut warnings);
             }
             Some(parsed)
-        } else {
-            None
         };
-        names.check(&role)?;
+        if mode != Mode::Verbatim {
+            names.check(&role)?;
+        }
         let (not_before, not_after, lifetime_warnings) =
             validity(now(req), requested_ttl(&req.data)?, &role, ca.not_after);
         warnings.extend(lifetime_warnings);
         let issuer = ca.issuer()?;
         let mut data = Map::new();
-        // The issued key in the requested encoding (PKCS#8 either way), zeroized when dropped.
+        // The issued key in the requested encoding, zeroized when dropped.
         let mut private_key = None;
+        let validity = (not_before, not_after);
         let leaf = match parsed {
-            Some(c) => sign_leaf(
-                &names,
-                &role,
-                &c.spki,
-                c.is_rsa,
-                &issuer,
-                (not_before, not_after),
-            )?,
+            Some(c) => sign_leaf(&names, &role, &c.spki, &issuer, validity, &ctx)?,
             None => {
                 let (key, spec) = issue::issue_key(&role)?;
-                let leaf = sign_leaf(
-                    &names,
-                    &role,
+                let leaf = sign_leaf(&names, &role, &key, &issuer, validity, &ctx)?;
+                private_key = Some(key_format::encode_key(
                     &key,
-                    matches!(spec, KeySpec::Rsa(_)),
-                    &issuer,
-                    (not_before, not_after),
-                )?;
-                private_key = Some(if format == Format::Der {
-                    zeroize::Zeroizing::new(base64_encode(&zeroize::Zeroizing::new(
-                        key.serialize_der(),
-                    )))
-                } else {
-                    private_key_pem(&key)?
-                });
+                    spec,
+                    key_format,
+                    format == Format::Der,
+                )?);
                 data.insert("private_key_type".into(), spec.name().into());
                 leaf
             }
@@ -402,13 +399,20 @@ impl Pki {
     }
 
     async fn read_cert(view: &View, which: &str) -> Result<Response, ApiError> {
+        // The CRL as the `crl` route reads it, in PEM (Vault's `cert/crl`).
+        if which == "crl" {
+            let der = view.get(crl::DER_KEY).await?.ok_or(ApiError::NotFound)?;
+            return Ok(Response::json(
+                json!({"certificate": pem_of("X509 CRL", &der)?, "revocation_time": 0}),
+            ));
+        }
         if which == "ca" {
             let ca = load_ca(view).await?;
             return Ok(Response::json(
                 json!({"certificate": ca.certificate, "revocation_time": 0}),
             ));
         }
-        // As in Vault, what is not a serial (`cert/crl`, `cert/ca_chain`, bare hex) is no
+        // As in Vault, what is not a serial (`cert/ca_chain`, bare hex) is no
         // certificate here: 404, not a complaint about the serial's form.
         let serial = normalize_serial(which).map_err(|_| ApiError::UnsupportedPath)?;
         let entry: CertEntry = view
@@ -450,8 +454,13 @@ impl Engine for Pki {
             },
             ("roles", Operation::List) if rest.is_empty() => Self::list(view, "roles/").await,
             ("roles", _) if !rest.is_empty() => self.roles(req, view, rest).await,
-            ("issue", _) if write => self.issue(req, view, rest, false).await,
-            ("sign", _) if write => self.issue(req, view, rest, true).await,
+            ("issue", _) if write => self.issue(req, view, rest, Mode::Issue).await,
+            ("sign", _) if write => self.issue(req, view, rest, Mode::Sign).await,
+            ("sign-verbatim", _) if write => self.issue(req, view, rest, Mode::Verbatim).await,
+            ("config", Operation::Read) if rest == "urls" => urls::handle(req, view, false).await,
+            ("config", _) if write && rest == "urls" => urls::handle(req, view, true).await,
+            ("tidy", _) if write && rest.is_empty() => tidy::tidy(req, view, &self.lock).await,
+            ("tidy-status", Operation::Read) if rest.is_empty() => tidy::status(view).await,
             ("revoke", _) if write && rest.is_empty() => self.revoke(req, view).await,
             ("certs", Operation::List) if rest.is_empty() => Self::list(view, "certs/").await,
             ("cert", Operation::Read) if !rest.is_empty() => Self::read_cert(view, rest).await,

@@ -16,6 +16,8 @@ use x509_parser::prelude::FromDer;
 use super::*;
 use crate::view::PlainStore;
 
+mod extras;
+
 /// A fixed request time, so validity periods can be checked exactly.
 const NOW: u64 = 1_790_000_000;
 
@@ -299,8 +301,9 @@ async fn issued_chains_verify_for_every_key_type() {
         let eku = cert.extended_key_usage().unwrap().unwrap().value;
         assert!(eku.server_auth && eku.client_auth && eku.other.is_empty());
         let ku = cert.key_usage().unwrap().unwrap().value;
-        assert!(ku.digital_signature() && !ku.key_cert_sign());
-        assert_eq!(ku.key_encipherment(), key_type == "rsa");
+        // Vault's default key_usage, whatever the key type.
+        assert!(ku.digital_signature() && ku.key_agreement() && ku.key_encipherment());
+        assert!(!ku.key_cert_sign());
         let bc = cert.basic_constraints().unwrap().unwrap().value;
         assert!(!bc.ca);
         assert_eq!(aki(&cert), root_ski);
@@ -571,7 +574,8 @@ async fn issue_answers_in_the_requested_format() {
 
     let pem = f.write("issue/r", json!({"common_name": "a.test"})).await;
     assert_eq!(pem["not_before"], json!(NOW - 30), "backdated by the role");
-    assert!(s(&pem, "private_key").starts_with("-----BEGIN PRIVATE KEY-----"));
+    // Vault's default private_key_format: an EC key in its own container.
+    assert!(s(&pem, "private_key").starts_with("-----BEGIN EC PRIVATE KEY-----"));
 
     let der = f
         .write("issue/r", json!({"common_name": "a.test", "format": "der"}))
@@ -582,7 +586,12 @@ async fn issue_answers_in_the_requested_format() {
     assert_eq!(ca, der_of(&ca_pem));
     assert_eq!(der["ca_chain"], json!([s(&der, "issuing_ca")]));
     let key = sigil_core::encoding::base64_decode(&s(&der, "private_key")).unwrap();
-    rcgen::KeyPair::try_from(key.as_slice()).expect("a PKCS#8 DER key");
+    // SEC 1 (RFC 5915) DER, as Vault answers.
+    aws_lc_rs::signature::EcdsaKeyPair::from_private_key_der(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        &key,
+    )
+    .expect("a SEC 1 DER key");
 
     let bundle = f
         .write(
@@ -597,7 +606,11 @@ async fn issue_answers_in_the_requested_format() {
         .collect();
     assert_eq!(
         labels,
-        ["PRIVATE KEY-----", "CERTIFICATE-----", "CERTIFICATE-----"]
+        [
+            "EC PRIVATE KEY-----",
+            "CERTIFICATE-----",
+            "CERTIFICATE-----"
+        ]
     );
     assert!(text.starts_with(&s(&bundle, "private_key")));
     assert!(text.trim_end().ends_with(ca_pem.trim_end()));
@@ -619,11 +632,11 @@ async fn issue_answers_in_the_requested_format() {
 
 #[tokio::test]
 async fn cert_reads_of_what_is_not_a_serial_are_not_found() {
-    // OpenBao's cert/<serial> path takes hex and separators only; anything else (cert/crl,
-    // cert/ca_chain, which this slice does not serve) is an unsupported path, a 404.
+    // OpenBao's cert/<serial> path takes hex and separators only; anything else but cert/ca
+    // and cert/crl (cert/ca_chain, which this slice does not serve) is an unsupported path.
     let f = Fixture::new();
     f.root(json!({"common_name": "Sigil Root"})).await;
-    for path in ["cert/crl", "cert/ca_chain", "cert/zz", "cert/0102"] {
+    for path in ["cert/ca_chain", "cert/zz", "cert/0102"] {
         assert_eq!(
             f.call(Operation::Read, path, json!({})).await,
             Err(ApiError::UnsupportedPath),

@@ -133,3 +133,16 @@ fn pki_ocsp_and_mtls_against_openbao() {
         &bao.python("pki_ocsp.py", &env),
     );
 }
+
+#[test]
+fn pki_extras_against_sigil() {
+    let dev = Dev::start();
+    passed("pki extras on Sigil", &dev.python("pki_extras.py", &[]));
+}
+
+#[test]
+fn pki_extras_against_openbao() {
+    let bao = OpenBao::start();
+    let out = bao.python("pki_extras.py", &BTreeMap::new());
+    passed("pki extras on OpenBao", &out);
+}
