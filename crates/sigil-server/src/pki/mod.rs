@@ -3,14 +3,15 @@
 //!
 //! This first slice holds one self-signed root per mount. Layout: [`ca`] the issuer and its
 //! key, serials and key types; [`role`] roles and their name policy (pure); [`issue`] leaf
-//! building for `issue` and `sign`; [`crl`] the revoked list and CRL; this file the routing
-//! and storage.
+//! building for `issue` and `sign`; [`revoke`] revocation and the CRL reads; [`crl`] the
+//! revoked list and CRL signing; this file the routing and storage.
 //!
 //! Storage in the mount's view: `ca/default` (the issuer, key included: the barrier encrypts
 //! it), `roles/<name>`, `certs/<serial with dashes>` (every issued certificate unless the
-//! role says `no_store`, and the root), `crl/state` (revoked serials) and `crl/der`. Changes
-//! to the issuer and the CRL take the engine's lock, so two revocations cannot lose one
-//! another's entry; issuance writes only its own certificate and needs no lock.
+//! role says `no_store`, and the root), and under `crl/<issuer id>/` the revoked list in
+//! chunks and the signed CRL (see [`crl`]). Changes to the issuer and to revocations take
+//! the engine's lock, so two revocations cannot lose one another's entry; issuance writes
+//! only its own certificate and needs no lock.
 //!
 //! Raw reads (`ca`, `ca/pem`, `crl`, `crl/pem`) answer with the DER or PEM body itself and
 //! its content type, as Vault does; before a root exists they answer 204 with no body.
@@ -29,13 +30,13 @@ use crate::view::{View, ViewOp, to_json};
 mod ca;
 mod crl;
 mod issue;
+mod revoke;
 mod role;
 
 #[cfg(test)]
 mod tests;
 
 use ca::{CA_KEY, KeySpec, RootRequest, StoredCa, normalize_serial, private_key_pem, serial_key};
-use crl::CrlState;
 use issue::{Format, Names, requested_ttl, sign_leaf, validity};
 use role::{Role, check_role_name};
 
@@ -188,8 +189,6 @@ impl Pki {
         }
         let t = now(req);
         let made = ca::generate_root(&root, t)?;
-        let mut state = CrlState::default();
-        let crl = state.sign(&made.stored, t)?;
         let entry = CertEntry {
             certificate: made.stored.certificate.clone(),
             revocation_time: 0,
@@ -200,8 +199,6 @@ impl Pki {
                 format!("certs/{}", serial_key(&made.stored.serial_number)),
                 to_json(&entry)?,
             ),
-            ViewOp::Put(crl::STATE_KEY.into(), to_json(&state)?),
-            ViewOp::Put(crl::DER_KEY.into(), crl),
         ])
         .await?;
         let mut data = made.stored.describe();
@@ -337,45 +334,6 @@ impl Pki {
         Ok(resp)
     }
 
-    async fn revoke(&self, req: &Request, view: &View) -> Result<Response, ApiError> {
-        let serial = normalize_serial(
-            &field_str(&req.data, "serial_number")
-                .ok_or_else(|| ApiError::bad("the serial_number field is required"))?,
-        )?;
-        let key = format!("certs/{}", serial_key(&serial));
-        let _guard = self.lock.lock().await;
-        let ca = load_ca(view).await?;
-        if serial == ca.serial_number {
-            return Err(ApiError::bad("the issuer cannot be added to its own CRL"));
-        }
-        let mut entry: CertEntry = view
-            .get_json(&key)
-            .await?
-            .ok_or_else(|| ApiError::bad(format!("certificate with serial {serial} not found")))?;
-        let reply = |t: i64| {
-            Response::json(json!({
-                "revocation_time": t,
-                "revocation_time_rfc3339": rfc3339(t),
-                "state": "revoked",
-            }))
-        };
-        if entry.revocation_time != 0 {
-            return Ok(reply(entry.revocation_time));
-        }
-        let t = now(req);
-        entry.revocation_time = t;
-        let mut state: CrlState = view.get_json(crl::STATE_KEY).await?.unwrap_or_default();
-        state.entries.push(crl::Revoked { serial, time: t });
-        let der = state.sign(&ca, t)?;
-        view.transaction(vec![
-            ViewOp::Put(key, to_json(&entry)?),
-            ViewOp::Put(crl::STATE_KEY.into(), to_json(&state)?),
-            ViewOp::Put(crl::DER_KEY.into(), der),
-        ])
-        .await?;
-        Ok(reply(t))
-    }
-
     async fn roles(&self, req: &Request, view: &View, name: &str) -> Result<Response, ApiError> {
         check_role_name(name)?;
         let key = format!("roles/{name}");
@@ -450,6 +408,7 @@ impl Engine for Pki {
             ("issue", _) if write => self.issue(req, view, rest, false).await,
             ("sign", _) if write => self.issue(req, view, rest, true).await,
             ("revoke", _) if write && rest.is_empty() => self.revoke(req, view).await,
+            ("crl", Operation::Read) if rest == "rotate" => self.rotate_crl(req, view).await,
             ("certs", Operation::List) if rest.is_empty() => Self::list(view, "certs/").await,
             ("cert", Operation::Read) if !rest.is_empty() => Self::read_cert(view, rest).await,
             ("ca", Operation::Read) => {
@@ -484,7 +443,7 @@ impl Engine for Pki {
                 } else {
                     "application/pkix-crl"
                 };
-                let Some(der) = view.get(crl::DER_KEY).await? else {
+                let Some(der) = self.crl_der(req, view).await? else {
                     return Ok(no_content(content_type));
                 };
                 if pem {
