@@ -6,16 +6,17 @@
 //! role's key usages, EKUs and subject fields; [`issue`] leaf building for `issue`, `sign`
 //! and `sign-verbatim` ([`verbatim`] its open role and the CSR's subject); [`key_format`]
 //! the issued key's container; [`urls`] `config/urls` and the AIA and CRL distribution
-//! point extensions; [`tidy`] `tidy` and `tidy-status`; [`crl`] the revoked list and CRL;
-//! [`ocsp`] the OCSP responder, which reads `certs/` and `ca/default` and writes nothing;
-//! this file the routing and storage.
+//! point extensions; [`tidy`] `tidy` and `tidy-status`; [`revoke`] revocation and the CRL
+//! reads; [`crl`] the revoked list and CRL signing; [`ocsp`] the OCSP responder, which reads
+//! `certs/` and `ca/default` and writes nothing; this file the routing and storage.
 //!
 //! Storage in the mount's view: `ca/default` (the issuer, key included: the barrier encrypts
 //! it), `roles/<name>`, `certs/<serial with dashes>` (every issued certificate unless the
-//! role says `no_store`, and the root), `crl/state` (revoked serials) and `crl/der`,
-//! `config/urls`, and `tidy/status` (the last tidy's outcome). Changes to the issuer and the
-//! CRL take the engine's lock, so two revocations cannot lose one another's entry; issuance
-//! writes only its own certificate and needs no lock; tidy takes it per page of deletions.
+//! role says `no_store`, and the root), under `crl/<issuer id>/` the revoked list in chunks
+//! and the signed CRL (see [`crl`]), `config/urls`, and `tidy/status` (the last tidy's
+//! outcome). Changes to the issuer and to revocations take the engine's lock, so two
+//! revocations cannot lose one another's entry; issuance writes only its own certificate and
+//! needs no lock; tidy takes it per page of deletions.
 //!
 //! Raw reads (`ca`, `ca/pem`, `crl`, `crl/pem`) answer with the DER or PEM body itself and
 //! its content type, as Vault does; before a root exists they answer 204 with no body.
@@ -39,6 +40,7 @@ mod issue;
 mod key_format;
 mod ocsp;
 mod profile;
+mod revoke;
 mod role;
 mod tidy;
 mod urls;
@@ -48,7 +50,6 @@ mod verbatim;
 mod tests;
 
 use ca::{CA_KEY, KeySpec, RootRequest, StoredCa, normalize_serial, private_key_pem, serial_key};
-use crl::CrlState;
 use issue::{Format, LeafContext, Mode, Names, requested_ttl, sign_leaf, validity};
 use key_format::KeyFormat;
 use role::{Role, check_role_name};
@@ -203,8 +204,6 @@ impl Pki {
         }
         let t = now(req);
         let made = ca::generate_root(&root, t)?;
-        let mut state = CrlState::default();
-        let crl = state.sign(&made.stored, t)?;
         let entry = CertEntry {
             certificate: made.stored.certificate.clone(),
             revocation_time: 0,
@@ -215,8 +214,6 @@ impl Pki {
                 format!("certs/{}", serial_key(&made.stored.serial_number)),
                 to_json(&entry)?,
             ),
-            ViewOp::Put(crl::STATE_KEY.into(), to_json(&state)?),
-            ViewOp::Put(crl::DER_KEY.into(), crl),
         ])
         .await?;
         let mut data = made.stored.describe();
@@ -337,45 +334,6 @@ impl Pki {
         Ok(resp)
     }
 
-    async fn revoke(&self, req: &Request, view: &View) -> Result<Response, ApiError> {
-        let serial = normalize_serial(
-            &field_str(&req.data, "serial_number")
-                .ok_or_else(|| ApiError::bad("the serial_number field is required"))?,
-        )?;
-        let key = format!("certs/{}", serial_key(&serial));
-        let _guard = self.lock.lock().await;
-        let ca = load_ca(view).await?;
-        if serial == ca.serial_number {
-            return Err(ApiError::bad("the issuer cannot be added to its own CRL"));
-        }
-        let mut entry: CertEntry = view
-            .get_json(&key)
-            .await?
-            .ok_or_else(|| ApiError::bad(format!("certificate with serial {serial} not found")))?;
-        let reply = |t: i64| {
-            Response::json(json!({
-                "revocation_time": t,
-                "revocation_time_rfc3339": rfc3339(t),
-                "state": "revoked",
-            }))
-        };
-        if entry.revocation_time != 0 {
-            return Ok(reply(entry.revocation_time));
-        }
-        let t = now(req);
-        entry.revocation_time = t;
-        let mut state: CrlState = view.get_json(crl::STATE_KEY).await?.unwrap_or_default();
-        state.entries.push(crl::Revoked { serial, time: t });
-        let der = state.sign(&ca, t)?;
-        view.transaction(vec![
-            ViewOp::Put(key, to_json(&entry)?),
-            ViewOp::Put(crl::STATE_KEY.into(), to_json(&state)?),
-            ViewOp::Put(crl::DER_KEY.into(), der),
-        ])
-        .await?;
-        Ok(reply(t))
-    }
-
     async fn roles(&self, req: &Request, view: &View, name: &str) -> Result<Response, ApiError> {
         check_role_name(name)?;
         let key = format!("roles/{name}");
@@ -398,10 +356,15 @@ impl Pki {
         }
     }
 
-    async fn read_cert(view: &View, which: &str) -> Result<Response, ApiError> {
+    async fn read_cert(
+        &self,
+        req: &Request,
+        view: &View,
+        which: &str,
+    ) -> Result<Response, ApiError> {
         // The CRL as the `crl` route reads it, in PEM (Vault's `cert/crl`).
         if which == "crl" {
-            let der = view.get(crl::DER_KEY).await?.ok_or(ApiError::NotFound)?;
+            let der = self.crl_der(req, view).await?.ok_or(ApiError::NotFound)?;
             return Ok(Response::json(
                 json!({"certificate": pem_of("X509 CRL", &der)?, "revocation_time": 0}),
             ));
@@ -459,11 +422,12 @@ impl Engine for Pki {
             ("sign-verbatim", _) if write => self.issue(req, view, rest, Mode::Verbatim).await,
             ("config", Operation::Read) if rest == "urls" => urls::handle(req, view, false).await,
             ("config", _) if write && rest == "urls" => urls::handle(req, view, true).await,
-            ("tidy", _) if write && rest.is_empty() => tidy::tidy(req, view, &self.lock).await,
+            ("tidy", _) if write && rest.is_empty() => tidy::tidy(self, req, view).await,
             ("tidy-status", Operation::Read) if rest.is_empty() => tidy::status(view).await,
             ("revoke", _) if write && rest.is_empty() => self.revoke(req, view).await,
+            ("crl", Operation::Read) if rest == "rotate" => self.rotate_crl(req, view).await,
             ("certs", Operation::List) if rest.is_empty() => Self::list(view, "certs/").await,
-            ("cert", Operation::Read) if !rest.is_empty() => Self::read_cert(view, rest).await,
+            ("cert", Operation::Read) if !rest.is_empty() => self.read_cert(req, view, rest).await,
             ("ocsp", _) if write && rest.is_empty() => ocsp::handle(req, view).await,
             ("ocsp", Operation::Read) => ocsp::handle(req, view).await,
             ("ca", Operation::Read) => {
@@ -498,7 +462,7 @@ impl Engine for Pki {
                 } else {
                     "application/pkix-crl"
                 };
-                let Some(der) = view.get(crl::DER_KEY).await? else {
+                let Some(der) = self.crl_der(req, view).await? else {
                     return Ok(no_content(content_type));
                 };
                 if pem {

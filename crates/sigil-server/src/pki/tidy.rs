@@ -6,8 +6,8 @@
 //! scan pages through `certs/` and takes the engine's lock only around each page's deletions,
 //! so issuance and revocation go on while a large store is tidied.
 //!
-//! `tidy_revoked_certs` (dropping expired entries from the revoked list) belongs to the
-//! revocation storage and is refused here until that storage offers it.
+//! `tidy_revoked_certs` drops the revoked list's entries of certificates expired past the
+//! buffer (see [`super::crl::tidy`]), so the CRL stops carrying them.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -16,6 +16,7 @@ use sigil_storage::Page;
 use tokio::sync::Mutex;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use super::Pki;
 use super::ca::CA_KEY;
 use crate::api::{ApiError, Request, Response, bool_field, duration_field};
 use crate::view::{View, ViewOp, to_json};
@@ -39,6 +40,7 @@ struct Status {
     time_finished: String,
     message: String,
     cert_store_deleted_count: u64,
+    revoked_cert_deleted_count: u64,
 }
 
 /// Whether a certificate whose `notAfter` is `not_after` is past tidying at `now`.
@@ -66,11 +68,7 @@ fn rfc3339(t: i64) -> String {
 }
 
 /// `tidy`: checks the body, runs the scan, records and answers the outcome.
-pub(super) async fn tidy(
-    req: &Request,
-    view: &View,
-    lock: &Mutex<()>,
-) -> Result<Response, ApiError> {
+pub(super) async fn tidy(pki: &Pki, req: &Request, view: &View) -> Result<Response, ApiError> {
     let d = &req.data;
     let cert_store = bool_field(d, "tidy_cert_store")?.unwrap_or(false);
     let revoked = bool_field(d, "tidy_revoked_certs")?.unwrap_or(false)
@@ -80,30 +78,36 @@ pub(super) async fn tidy(
         // Vault's words.
         return Err(ApiError::bad("safety_buffer must be greater than zero"));
     }
-    if revoked {
-        return Err(ApiError::bad(
-            "tidy_revoked_certs is not supported yet: revoked entries stay on the CRL",
-        ));
-    }
-    if !cert_store {
+    if !cert_store && !revoked {
         // Vault's words: a 202 that did nothing.
         return Ok(Response::empty()
-            .warn("Manual tidy requested but no tidy operations were set. Enable at least one tidy operation to be run (tidy_cert_store).")
+            .warn("Manual tidy requested but no tidy operations were set. Enable at least one tidy operation to be run (tidy_cert_store, tidy_revoked_certs).")
             .with_status(202));
     }
     let now = i64::try_from(req.now_unix()).unwrap_or(i64::MAX);
     let mut status = Status {
         safety_buffer: buffer,
-        tidy_cert_store: true,
+        tidy_cert_store: cert_store,
+        tidy_revoked_certs: revoked,
         state: "Running".into(),
         time_started: rfc3339(now),
         ..Status::default()
     };
-    match scan(view, lock, now, buffer).await {
-        Ok(n) => {
+    let outcome = async {
+        if cert_store {
+            status.cert_store_deleted_count = scan(view, &pki.lock, now, buffer).await?;
+        }
+        if revoked {
+            let cutoff = now.saturating_sub(i64::try_from(buffer).unwrap_or(i64::MAX));
+            status.revoked_cert_deleted_count = pki.tidy_revoked(view, cutoff).await?;
+        }
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    match outcome {
+        Ok(()) => {
             status.state = "Finished".into();
             status.message = "Tidying certificate store: done".into();
-            status.cert_store_deleted_count = n;
         }
         Err(e) => {
             status.state = "Error".into();
