@@ -3,8 +3,9 @@
 //! place where errors become HTTP statuses.
 //!
 //! Handlers never see HTTP. The HTTP layer maps verbs to [`Operation`]s (PUT ≡ POST; `LIST` and
-//! `GET ?list=true` are [`Operation::List`]), parses the JSON body into [`Request::data`], and
-//! renders [`Response`] and [`ApiError`] in Vault's envelope.
+//! `GET ?list=true` are [`Operation::List`]), parses the JSON body into [`Request::data`] (an
+//! OCSP request, which is DER, into [`Request::raw_body`] instead), and renders [`Response`]
+//! and [`ApiError`] in Vault's envelope.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -67,6 +68,11 @@ pub struct Request {
     pub path: String,
     /// The JSON body (an object), or for GET/LIST the query parameters as strings.
     pub data: Map<String, Value>,
+    /// The body as sent, for the one kind of call whose body is not JSON: an OCSP request
+    /// (`Content-Type: application/ocsp-request`, DER). `None` for every other call, whose
+    /// body is in `data`. The audit log does not record it (it records `data` only), and
+    /// `Debug` shows its length only.
+    pub raw_body: Option<bytes::Bytes>,
     /// The client token, from `X-Vault-Token` or `Authorization: Bearer`.
     pub token: Option<SecretString>,
     /// The peer address.
@@ -87,6 +93,7 @@ impl Request {
             operation,
             path: path.into(),
             data: Map::new(),
+            raw_body: None,
             token: None,
             remote_addr: None,
             caller: None,
@@ -231,6 +238,10 @@ impl fmt::Debug for Request {
             .field("operation", &self.operation)
             .field("path", &self.path)
             .field("data_keys", &self.data.keys().collect::<Vec<_>>())
+            .field(
+                "raw_body_len",
+                &self.raw_body.as_ref().map(bytes::Bytes::len),
+            )
             .field("token", &self.token)
             .field("caller", &self.caller.as_ref().map(|c| &c.accessor))
             .field("remote_addr", &self.remote_addr)

@@ -4,7 +4,7 @@
 //! This module is the only place that knows HTTP. It turns a call into an [`api::Request`]
 //! (PUT ≡ POST; `LIST` and `GET ?list=true` are lists, with the trailing slash Vault adds;
 //! `X-Vault-Token` or `Authorization: Bearer`; the JSON body, at most `max_request_size`
-//! bytes; query parameters for reads), and renders the outcome in Vault's envelope:
+//! bytes, or as sent when it is an OCSP request; query parameters for reads), and renders the outcome in Vault's envelope:
 //! `{"request_id", "lease_id", "renewable", "lease_duration", "data", "wrap_info",
 //! "warnings", "auth"}`, with `data` also copied to the top level for `sys/` paths, `204` when
 //! there is nothing to return, and `{"errors": [...]}` with Vault's statuses on failure.
@@ -229,9 +229,16 @@ async fn parse(
     }
     let token = token_from(&parts.headers);
     let body = read_body(body, max_request_size).await?;
+    let mut raw_body = None;
     let data = match operation {
         // Reads take their parameters from the query; hvac sends a body with some GETs.
         Operation::Read | Operation::List => query,
+        // An OCSP request is DER, not JSON: it goes to the handler as sent (Vault does the
+        // same for this content type).
+        _ if is_ocsp_request(&parts.headers) => {
+            raw_body = Some(body);
+            query
+        }
         _ => {
             let mut data = if body.iter().all(u8::is_ascii_whitespace) {
                 Map::new()
@@ -253,9 +260,20 @@ async fn parse(
     };
     let mut request = Request::new(operation, path);
     request.data = data;
+    request.raw_body = raw_body;
     request.token = token;
     request.remote_addr = Some(peer);
     Ok(request)
+}
+
+/// Whether the body is an OCSP request (RFC 6960 appendix A), whatever parameters follow
+/// the media type.
+fn is_ocsp_request(headers: &hyper::HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/ocsp-request"))
 }
 
 /// Reads the body up to `max` bytes. A larger body is drained (up to [`DRAIN_FACTOR`] times
@@ -482,5 +500,19 @@ mod tests {
         for bad in ["%", "%4", "%zz", "%ff"] {
             assert!(percent_decode(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_ocsp_requests_keep_their_raw_body() {
+        let with = |ct: &str| {
+            let mut h = hyper::HeaderMap::new();
+            h.insert(CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
+            is_ocsp_request(&h)
+        };
+        assert!(with("application/ocsp-request"));
+        assert!(with("Application/OCSP-Request; charset=binary"));
+        assert!(!with("application/json"));
+        assert!(!with("application/ocsp-requests"));
+        assert!(!is_ocsp_request(&hyper::HeaderMap::new()));
     }
 }

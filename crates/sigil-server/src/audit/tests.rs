@@ -184,6 +184,15 @@ fn unauthenticated_request_has_no_token_fields() {
 }
 
 #[test]
+fn a_raw_ocsp_body_is_not_recorded() {
+    let mut req = Request::new(Operation::Update, "pki/ocsp");
+    req.raw_body = Some(bytes::Bytes::from_static(SECRET.as_bytes()));
+    let rec = request_record(&salt(), &auth(), &req, &mount());
+    assert!(!line_of(&rec).contains(SECRET));
+    assert!(rec["request"].get("data").is_none());
+}
+
+#[test]
 fn rfc3339_table() {
     let cases = [
         (0, 0, "1970-01-01T00:00:00.000000000Z"),

@@ -16,10 +16,7 @@ use x509_parser::extensions::ParsedExtension;
 use x509_parser::prelude::FromDer;
 
 use super::CertEntry;
-use super::ca::{
-    RootRequest, StoredCa, ca_params, expiry, random_serial, serial_colons, serial_key,
-};
-use super::crl::{self, CrlState};
+use super::ca::{RootRequest, ca_params, expiry, random_serial, serial_colons, serial_key};
 use super::issuers::{
     CONFIG_KEY, IssuerEntry, KeyEntry, Signer, all_issuers, all_keys, check_name, config, rechain,
 };
@@ -53,14 +50,12 @@ pub(super) async fn check_key_name_free(view: &View, name: &str) -> Result<(), A
 }
 
 /// The ops that store new issuers (and keys), make the first of them the default when the
-/// mount has none, and recompute every chain. When a new default has a key and the mount has
-/// no CRL yet, it also signs the first (empty) CRL, as the single-root engine always did.
+/// mount has none, and recompute every chain. (Each issuer's CRL is made when first read.)
 pub(super) async fn store_issuers(
     view: &View,
     keys: Vec<KeyEntry>,
     new: Vec<IssuerEntry>,
     changed: Vec<IssuerEntry>,
-    now: i64,
 ) -> Result<Vec<ViewOp>, ApiError> {
     let mut ops = Vec::new();
     for k in &keys {
@@ -72,28 +67,6 @@ pub(super) async fn store_issuers(
     {
         c.default = first.issuer_id.clone();
         ops.push(ViewOp::Put(CONFIG_KEY.into(), to_json(&c)?));
-        let key = keys.iter().find(|k| k.key_id == first.key_id);
-        if let Some(key) = key
-            && view.get(crl::DER_KEY).await?.is_none()
-        {
-            let ca = StoredCa::new(
-                first.certificate.clone(),
-                super::ca::key_b64(&key.key_pair()?).as_str().to_owned(),
-                key.key_type.clone(),
-                (
-                    first.issuer_id.clone(),
-                    first.issuer_name.clone(),
-                    key.key_id.clone(),
-                ),
-                first.serial_number.clone(),
-                first.not_after,
-                Vec::new(),
-            );
-            let mut state = CrlState::default();
-            let der = state.sign(&ca, now)?;
-            ops.push(ViewOp::Put(crl::STATE_KEY.into(), to_json(&state)?));
-            ops.push(ViewOp::Put(crl::DER_KEY.into(), der));
-        }
     }
     let mut all: Vec<IssuerEntry> = all_issuers(view)
         .await?
@@ -151,7 +124,6 @@ pub(super) async fn store_root(
         vec![key_entry.clone()],
         vec![issuer.clone()],
         Vec::new(),
-        now,
     )
     .await?;
     ops.push(ViewOp::Put(

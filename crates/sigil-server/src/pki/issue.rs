@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use rcgen::{
     CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType, SerialNumber, SigningKey,
+    SanType, SerialNumber, SigningKey,
 };
 use serde_json::{Map, Value};
 use sigil_core::encoding::Pem;
@@ -20,6 +20,7 @@ use x509_parser::prelude::FromDer;
 
 use super::ca::{KeySpec, at, random_serial, serial_colons};
 use super::role::Role;
+use super::urls::Urls;
 use crate::api::{ApiError, duration_field, field_str, strings_field};
 
 /// The lifetime when neither the request nor the role sets one (Vault's system default).
@@ -71,13 +72,16 @@ impl Names {
         })
     }
 
-    /// Adds the common name to the DNS SANs (Vault's default, `exclude_cn_from_sans=false`)
+    /// Adds the common name to the DNS SANs when it is a host name (Vault's default,
+    /// `exclude_cn_from_sans=false`)
     /// and removes duplicates (a CSR and the body may name the same host), keeping order.
     fn finish(&mut self) {
         let mut seen = std::collections::HashSet::new();
         let cn = self.common_name.to_ascii_lowercase();
+        // As Vault, only a common name that is a host name becomes a DNS SAN (a role with
+        // `enforce_hostnames=false` may issue "Jane Doe", which is no DNS name).
         let all = std::iter::once(cn)
-            .filter(|cn| !cn.is_empty())
+            .filter(|cn| super::role::is_hostname(cn))
             .chain(self.dns.iter().map(|d| d.to_ascii_lowercase()));
         self.dns = all.filter(|d| seen.insert(d.clone())).collect();
         let mut seen = std::collections::HashSet::new();
@@ -89,17 +93,14 @@ impl Names {
     /// Checks every name against the role; the message names the first refused one.
     pub(super) fn check(&mut self, role: &Role) -> Result<(), ApiError> {
         if self.common_name.is_empty() {
-            return Err(ApiError::bad("the common_name field is required"));
+            if role.require_cn {
+                return Err(ApiError::bad("the common_name field is required"));
+            }
+            return self.check_sans(role);
         }
         if self.common_name.len() > MAX_CN {
             return Err(ApiError::bad(format!(
                 "common_name is longer than {MAX_CN} characters"
-            )));
-        }
-        self.finish();
-        if self.dns.len() > MAX_SANS || self.ips.len() > MAX_SANS || self.uris.len() > MAX_SANS {
-            return Err(ApiError::bad(format!(
-                "at most {MAX_SANS} names of each kind"
             )));
         }
         // Vault's wording, which names the refused name (never a secret).
@@ -107,6 +108,18 @@ impl Names {
             return Err(ApiError::bad(format!(
                 "common name {} not allowed by this role",
                 self.common_name
+            )));
+        }
+        self.check_sans(role)
+    }
+
+    /// Checks the SANs against the role (the common name, when there is one, is among the
+    /// DNS SANs by now).
+    fn check_sans(&mut self, role: &Role) -> Result<(), ApiError> {
+        self.finish();
+        if self.dns.len() > MAX_SANS || self.ips.len() > MAX_SANS || self.uris.len() > MAX_SANS {
+            return Err(ApiError::bad(format!(
+                "at most {MAX_SANS} names of each kind"
             )));
         }
         if let Some(name) = self.dns.iter().find(|n| !role.allows_host(n)) {
@@ -128,6 +141,60 @@ impl Names {
         }
         Ok(())
     }
+}
+
+/// The names a `sign` request ends with: the CSR's common name unless the role says
+/// `use_csr_common_name=false` (then the body's), the CSR's SANs unless it says
+/// `use_csr_sans=false` (then the body's). Vault warns when the body's names are overruled,
+/// even when the CSR has no common name and the body's is used after all.
+pub(super) fn csr_names(
+    data: &Map<String, Value>,
+    role: &Role,
+    body: Names,
+    csr: &mut Csr,
+    warnings: &mut Vec<String>,
+) -> Names {
+    let from_csr = std::mem::take(&mut csr.names);
+    let common_name = if role.use_csr_common_name {
+        if !body.common_name.is_empty() {
+            warnings.push(
+                "the common_name field was provided but the role is set with \"use_csr_common_name\" set to true".to_owned(),
+            );
+        }
+        if from_csr.common_name.is_empty() {
+            body.common_name
+        } else {
+            from_csr.common_name
+        }
+    } else {
+        body.common_name
+    };
+    if !role.use_csr_sans {
+        return Names {
+            common_name,
+            ..body
+        };
+    }
+    if field_str(data, "alt_names").is_some_and(|a| !a.trim().is_empty()) {
+        warnings.push(
+            "the alt_names field was provided but the role is set with \"use_csr_sans\" set to true".to_owned(),
+        );
+    }
+    Names {
+        common_name,
+        ..from_csr
+    }
+}
+
+/// Which of the three ways to a leaf a request takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// `issue/:role`: the key is made here.
+    Issue,
+    /// `sign/:role`: a CSR, its names checked against the role.
+    Sign,
+    /// `sign-verbatim[/:role]`: a CSR, its subject and SANs kept as they are.
+    Verbatim,
 }
 
 /// A leaf's validity: `(not_before, not_after)` in Unix seconds, and warnings for the caller.
@@ -202,20 +269,39 @@ pub(super) struct Leaf {
     pub not_after: i64,
 }
 
-/// Builds and signs a leaf for `public_key` with the role's key usages and EKUs.
+/// What a leaf carries besides its names and the role's policy.
+#[derive(Debug, Default)]
+pub(super) struct LeafContext {
+    /// The mount's `config/urls` (AIA and CRL distribution points).
+    pub urls: Urls,
+    /// `sign-verbatim`: the CSR's subject, kept as it is instead of the common name and the
+    /// role's subject fields.
+    pub verbatim_subject: Option<DistinguishedName>,
+}
+
+/// Builds and signs a leaf for `public_key` with the role's key usages, EKUs and subject
+/// fields, and the mount's URLs.
 pub(super) fn sign_leaf(
     names: &Names,
     role: &Role,
     public_key: &impl rcgen::PublicKeyData,
-    is_rsa: bool,
     issuer: &Issuer<'_, impl SigningKey>,
     (not_before, not_after): (i64, i64),
+    ctx: &LeafContext,
 ) -> Result<Leaf, ApiError> {
     let serial = random_serial()?;
     let mut params = CertificateParams::default();
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, names.common_name.as_str());
-    params.distinguished_name = dn;
+    params.distinguished_name = match &ctx.verbatim_subject {
+        Some(dn) => dn.clone(),
+        None => {
+            let mut dn = DistinguishedName::new();
+            role.profile.add_subject(&mut dn)?;
+            if !names.common_name.is_empty() {
+                dn.push(DnType::CommonName, names.common_name.as_str());
+            }
+            dn
+        }
+    };
     let ia5 = |s: &str| {
         s.to_owned()
             .try_into()
@@ -232,10 +318,9 @@ pub(super) fn sign_leaf(
     }
     // ExplicitNoCa writes basicConstraints CA:false and, with it, the subject key identifier.
     params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    if is_rsa {
-        params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
-    }
+    // As Vault, the role's key usages whatever the key type (its default names
+    // KeyEncipherment and KeyAgreement for EC keys too); none at all leaves the extension out.
+    params.key_usages = role.profile.key_usages();
     if role.server_flag {
         params
             .extended_key_usages
@@ -246,6 +331,12 @@ pub(super) fn sign_leaf(
             .extended_key_usages
             .push(ExtendedKeyUsagePurpose::ClientAuth);
     }
+    for eku in role.profile.ext_key_usages() {
+        if !params.extended_key_usages.contains(&eku) {
+            params.extended_key_usages.push(eku);
+        }
+    }
+    ctx.urls.apply(&mut params)?;
     params.use_authority_key_identifier_extension = true;
     params.serial_number = Some(SerialNumber::from_slice(&serial));
     params.not_before = at(not_before)?;
@@ -273,8 +364,6 @@ pub(super) struct Csr {
     pub spki: rcgen::SubjectPublicKeyInfo,
     /// The names the CSR asks for (checked later, with the body's).
     pub names: Names,
-    /// Whether the key is RSA (which adds keyEncipherment).
-    pub is_rsa: bool,
 }
 
 /// Parses a CSR in PEM, checks its signature and that its key suits the role.
@@ -343,11 +432,7 @@ pub(super) fn parse_csr(pem: &str, role: &Role) -> Result<Csr, ApiError> {
     }
     let spki = rcgen::SubjectPublicKeyInfo::from_der(pki.raw)
         .map_err(|_| ApiError::bad("csr: unsupported public key"))?;
-    Ok(Csr {
-        spki,
-        names,
-        is_rsa: kind == "rsa",
-    })
+    Ok(Csr { spki, names })
 }
 
 fn ip_from_bytes(b: &[u8]) -> Result<IpAddr, ApiError> {

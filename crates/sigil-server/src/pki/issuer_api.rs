@@ -90,8 +90,7 @@ impl Pki {
         let _guard = self.lock.lock().await;
         let plan = plan_import(view, &text, kind).await?;
         let changed: Vec<String> = plan.changed.iter().map(|e| e.issuer_id.clone()).collect();
-        let ops =
-            intermediate::store_issuers(view, plan.keys, plan.new, plan.changed, now(req)).await?;
+        let ops = intermediate::store_issuers(view, plan.keys, plan.new, plan.changed).await?;
         view.transaction(ops).await?;
         self.signers.forget(changed.iter().map(String::as_str));
         Ok(Response::data(plan.data))
@@ -116,8 +115,14 @@ impl Pki {
             ("pem" | "der" | "json", Operation::Read) if role.is_empty() => {
                 read_issuer_as(view, reference, what).await
             }
-            ("issue", _) if write => self.issue(req, view, role, false, Some(reference)).await,
-            ("sign", _) if write => self.issue(req, view, role, true, Some(reference)).await,
+            ("issue", _) if write => {
+                self.issue(req, view, role, super::Mode::Issue, Some(reference))
+                    .await
+            }
+            ("sign", _) if write => {
+                self.issue(req, view, role, super::Mode::Sign, Some(reference))
+                    .await
+            }
             ("sign-intermediate", _) if write && role.is_empty() => {
                 self.sign_intermediate(req, view, reference).await
             }

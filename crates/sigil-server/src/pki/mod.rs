@@ -6,23 +6,32 @@
 //! issuer and key storage, references (id, name or `default`), chains and the cache of
 //! parsed signers; [`issuer_api`] the issuer, key and chain endpoints; [`intermediate`] new
 //! issuers' storage, CSRs and `sign-intermediate`; [`import`] `set-signed` and bundles;
-//! [`role`] roles and their name policy (pure); [`issue`] leaf building for `issue` and
-//! `sign`; [`crl`] the revoked list and CRL; this file the routing.
+//! [`role`] roles and their name policy (pure); [`profile`] a role's key usages, EKUs and
+//! subject fields; [`issue`] leaf building for `issue`, `sign` and `sign-verbatim`
+//! ([`verbatim`] its open role and the CSR's subject); [`key_format`] the issued key's
+//! container; [`urls`] `config/urls` and the AIA and CRL distribution point extensions;
+//! [`tidy`] `tidy` and `tidy-status`; [`revoke`] revocation and the CRL reads; [`crl`] the
+//! revoked list and CRL signing; [`ocsp`] the OCSP responder, which reads `certs/` and the
+//! default issuer and writes nothing; this file the routing.
 //!
 //! Storage in the mount's view: `issuers/<id>` (certificate, name, key id or "" when only
 //! the certificate is known, the chain above it), `keys/<id>` (PKCS#8, name, type: the
 //! barrier encrypts it), `config/issuers` (the default issuer), `roles/<name>`,
 //! `certs/<serial with dashes>` (every issued certificate unless the role says `no_store`,
-//! the roots and the CAs this mount signed, each with its issuer's id), `crl/state`
-//! (revoked serials) and `crl/der` (signed by the default issuer). Changes to issuers, keys
-//! and the CRL take the engine's lock, so two revocations cannot lose one another's entry
-//! and a changed issuer's cached signer is dropped before anyone can use it; issuance writes
-//! only its own certificate and needs no lock.
+//! the roots and the CAs this mount signed, each with its issuer's id), under
+//! `crl/<issuer id>/` the revoked list in chunks and the signed CRL (see [`crl`]; revocation
+//! uses the default issuer's), `config/urls`, and `tidy/status` (the last tidy's outcome).
+//! Changes to issuers, keys and revocations take the engine's lock, so two revocations cannot
+//! lose one another's entry and a changed issuer's cached signer is dropped before anyone can
+//! use it; issuance writes only its own certificate and needs no lock; tidy takes it per page
+//! of deletions.
 //!
 //! Raw reads (`ca`, `ca/pem`, `ca_chain`, `crl`, `crl/pem`, `issuer/<ref>/{pem,der}`) answer
 //! with the DER or PEM body itself and its content type, as Vault does; before a root exists
 //! the default issuer's reads answer 204 with no body.
+//! `ocsp` (`POST`, DER body) and `ocsp/<base64>` (`GET`) answer DER OCSP responses.
 //! `issue` and `sign` answer in Vault's `format`: PEM, bare base64 DER or a PEM bundle.
+//! `cert/crl` is the CRL in PEM inside Vault's JSON, as `crl/pem` serves it.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
@@ -32,7 +41,7 @@ use tokio::sync::Mutex;
 
 use crate::api::{ApiError, Operation, Request, Response, field_str, u64_field};
 use crate::engine::{Engine, split_first};
-use crate::view::{View, ViewOp, to_json};
+use crate::view::View;
 
 mod ca;
 mod crl;
@@ -41,16 +50,24 @@ mod intermediate;
 mod issue;
 mod issuer_api;
 mod issuers;
+mod key_format;
+mod ocsp;
+mod profile;
+mod revoke;
 mod role;
+mod tidy;
+mod urls;
+mod verbatim;
 
 #[cfg(test)]
 mod tests;
 
 use ca::{KeySpec, RootRequest, StoredCa, normalize_serial, private_key_pem, serial_key};
-use crl::CrlState;
-use issue::{Format, Names, requested_ttl, sign_leaf, validity};
+use issue::{Format, LeafContext, Mode, Names, requested_ttl, sign_leaf, validity};
 use issuers::load_issuer;
+use key_format::KeyFormat;
 use role::{Role, check_role_name};
+use urls::Urls;
 
 /// The stored form of an issued certificate.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -189,76 +206,61 @@ impl Pki {
         req: &Request,
         view: &View,
         role_name: &str,
-        csr: bool,
+        mode: Mode,
         issuer_ref: Option<&str>,
     ) -> Result<Response, ApiError> {
-        let role = load_role(view, role_name).await?;
+        let role = match mode {
+            Mode::Verbatim if role_name.is_empty() => verbatim::role(&req.data, None)?,
+            Mode::Verbatim => verbatim::role(&req.data, Some(load_role(view, role_name).await?))?,
+            _ => load_role(view, role_name).await?,
+        };
         let ca =
             issuers::resolve_issuer(view, issuer_ref.unwrap_or(role.issuer_ref.as_str())).await?;
         let format = Format::from_body(&req.data)?;
+        let key_format = KeyFormat::from_body(&req.data)?;
         let mut names = Names::from_body(&req.data)?;
+        let mut ctx = LeafContext {
+            urls: Urls::load(view).await?,
+            verbatim_subject: None,
+        };
         let mut warnings = Vec::new();
-        let parsed = if csr {
+        let parsed = if mode == Mode::Issue {
+            None
+        } else {
             let pem = field_str(&req.data, "csr")
                 .ok_or_else(|| ApiError::bad("the csr field is required"))?;
             let mut parsed = issue::parse_csr(&pem, &role)?;
-            // Vault's defaults (`use_csr_common_name`, `use_csr_sans`): the CSR's common name
-            // wins over the body's, and the SANs are the CSR's alone.
-            let body_cn = std::mem::take(&mut names.common_name);
-            // Vault says so when the body's names are overruled (even when the CSR has no
-            // common name and the body's is used after all).
-            if !body_cn.is_empty() {
-                warnings.push(
-                    "the common_name field was provided but the role is set with \"use_csr_common_name\" set to true".to_owned(),
-                );
-            }
-            if field_str(&req.data, "alt_names").is_some_and(|a| !a.trim().is_empty()) {
-                warnings.push(
-                    "the alt_names field was provided but the role is set with \"use_csr_sans\" set to true".to_owned(),
-                );
-            }
-            names = std::mem::take(&mut parsed.names);
-            if names.common_name.is_empty() {
-                names.common_name = body_cn;
+            if mode == Mode::Verbatim {
+                // The CSR's subject and SANs exactly as they are, with no name policy.
+                ctx.verbatim_subject = Some(verbatim::subject(&pem)?);
+                names = std::mem::take(&mut parsed.names);
+            } else {
+                names = issue::csr_names(&req.data, &role, names, &mut parsed, &mut warnings);
             }
             Some(parsed)
-        } else {
-            None
         };
-        names.check(&role)?;
+        if mode != Mode::Verbatim {
+            names.check(&role)?;
+        }
         let (not_before, not_after, lifetime_warnings) =
             validity(now(req), requested_ttl(&req.data)?, &role, ca.not_after);
         warnings.extend(lifetime_warnings);
         let issuer = self.signers.get(view, &ca).await?;
         let mut data = Map::new();
-        // The issued key in the requested encoding (PKCS#8 either way), zeroized when dropped.
+        // The issued key in the requested encoding, zeroized when dropped.
         let mut private_key = None;
+        let validity = (not_before, not_after);
         let leaf = match parsed {
-            Some(c) => sign_leaf(
-                &names,
-                &role,
-                &c.spki,
-                c.is_rsa,
-                issuer.as_ref(),
-                (not_before, not_after),
-            )?,
+            Some(c) => sign_leaf(&names, &role, &c.spki, issuer.as_ref(), validity, &ctx)?,
             None => {
                 let (key, spec) = issue::issue_key(&role)?;
-                let leaf = sign_leaf(
-                    &names,
-                    &role,
+                let leaf = sign_leaf(&names, &role, &key, issuer.as_ref(), validity, &ctx)?;
+                private_key = Some(key_format::encode_key(
                     &key,
-                    matches!(spec, KeySpec::Rsa(_)),
-                    issuer.as_ref(),
-                    (not_before, not_after),
-                )?;
-                private_key = Some(if format == Format::Der {
-                    zeroize::Zeroizing::new(base64_encode(&zeroize::Zeroizing::new(
-                        key.serialize_der(),
-                    )))
-                } else {
-                    private_key_pem(&key)?
-                });
+                    spec,
+                    key_format,
+                    format == Format::Der,
+                )?);
                 data.insert("private_key_type".into(), spec.name().into());
                 leaf
             }
@@ -318,45 +320,6 @@ impl Pki {
         Ok(resp)
     }
 
-    async fn revoke(&self, req: &Request, view: &View) -> Result<Response, ApiError> {
-        let serial = normalize_serial(
-            &field_str(&req.data, "serial_number")
-                .ok_or_else(|| ApiError::bad("the serial_number field is required"))?,
-        )?;
-        let key = format!("certs/{}", serial_key(&serial));
-        let _guard = self.lock.lock().await;
-        let ca = load_ca(view).await?;
-        if serial == ca.serial_number {
-            return Err(ApiError::bad("the issuer cannot be added to its own CRL"));
-        }
-        let mut entry: CertEntry = view
-            .get_json(&key)
-            .await?
-            .ok_or_else(|| ApiError::bad(format!("certificate with serial {serial} not found")))?;
-        let reply = |t: i64| {
-            Response::json(json!({
-                "revocation_time": t,
-                "revocation_time_rfc3339": rfc3339(t),
-                "state": "revoked",
-            }))
-        };
-        if entry.revocation_time != 0 {
-            return Ok(reply(entry.revocation_time));
-        }
-        let t = now(req);
-        entry.revocation_time = t;
-        let mut state: CrlState = view.get_json(crl::STATE_KEY).await?.unwrap_or_default();
-        state.entries.push(crl::Revoked { serial, time: t });
-        let der = state.sign(&ca, t)?;
-        view.transaction(vec![
-            ViewOp::Put(key, to_json(&entry)?),
-            ViewOp::Put(crl::STATE_KEY.into(), to_json(&state)?),
-            ViewOp::Put(crl::DER_KEY.into(), der),
-        ])
-        .await?;
-        Ok(reply(t))
-    }
-
     async fn roles(&self, req: &Request, view: &View, name: &str) -> Result<Response, ApiError> {
         check_role_name(name)?;
         let key = format!("roles/{name}");
@@ -379,14 +342,26 @@ impl Pki {
         }
     }
 
-    async fn read_cert(view: &View, which: &str) -> Result<Response, ApiError> {
+    async fn read_cert(
+        &self,
+        req: &Request,
+        view: &View,
+        which: &str,
+    ) -> Result<Response, ApiError> {
+        // The CRL as the `crl` route reads it, in PEM (Vault's `cert/crl`).
+        if which == "crl" {
+            let der = self.crl_der(req, view).await?.ok_or(ApiError::NotFound)?;
+            return Ok(Response::json(
+                json!({"certificate": pem_of("X509 CRL", &der)?, "revocation_time": 0}),
+            ));
+        }
         if which == "ca" {
             let ca = issuers::resolve_issuer(view, "default").await?;
             return Ok(Response::json(
                 json!({"certificate": ca.certificate, "revocation_time": 0}),
             ));
         }
-        // As in Vault, what is not a serial (`cert/crl`, `cert/ca_chain`, bare hex) is no
+        // As in Vault, what is not a serial (`cert/ca_chain`, bare hex) is no
         // certificate here: 404, not a complaint about the serial's form.
         let serial = normalize_serial(which).map_err(|_| ApiError::UnsupportedPath)?;
         let entry: CertEntry = view
@@ -456,11 +431,21 @@ impl Engine for Pki {
             }
             ("roles", Operation::List) if rest.is_empty() => Self::list(view, "roles/").await,
             ("roles", _) if !rest.is_empty() => self.roles(req, view, rest).await,
-            ("issue", _) if write => self.issue(req, view, rest, false, None).await,
-            ("sign", _) if write => self.issue(req, view, rest, true, None).await,
+            ("issue", _) if write => self.issue(req, view, rest, Mode::Issue, None).await,
+            ("sign", _) if write => self.issue(req, view, rest, Mode::Sign, None).await,
+            ("sign-verbatim", _) if write => {
+                self.issue(req, view, rest, Mode::Verbatim, None).await
+            }
+            ("config", Operation::Read) if rest == "urls" => urls::handle(req, view, false).await,
+            ("config", _) if write && rest == "urls" => urls::handle(req, view, true).await,
+            ("tidy", _) if write && rest.is_empty() => tidy::tidy(self, req, view).await,
+            ("tidy-status", Operation::Read) if rest.is_empty() => tidy::status(view).await,
             ("revoke", _) if write && rest.is_empty() => self.revoke(req, view).await,
+            ("crl", Operation::Read) if rest == "rotate" => self.rotate_crl(req, view).await,
             ("certs", Operation::List) if rest.is_empty() => Self::list(view, "certs/").await,
-            ("cert", Operation::Read) if !rest.is_empty() => Self::read_cert(view, rest).await,
+            ("cert", Operation::Read) if !rest.is_empty() => self.read_cert(req, view, rest).await,
+            ("ocsp", _) if write && rest.is_empty() => ocsp::handle(req, view).await,
+            ("ocsp", Operation::Read) => ocsp::handle(req, view).await,
             ("ca", Operation::Read) => {
                 let pem = match rest {
                     "" => false,
@@ -493,7 +478,7 @@ impl Engine for Pki {
                 } else {
                     "application/pkix-crl"
                 };
-                let Some(der) = view.get(crl::DER_KEY).await? else {
+                let Some(der) = self.crl_der(req, view).await? else {
                     return Ok(no_content(content_type));
                 };
                 if pem {
@@ -506,8 +491,9 @@ impl Engine for Pki {
         }
     }
 
-    /// As in Vault, the CA certificate, issued certificates and the CRL are public: relying
-    /// parties fetch them without a token. Only reads are served there.
+    /// As in Vault, the CA certificate, issued certificates, the CRL and the OCSP responder
+    /// are public: relying parties ask without a token. Only reads are served there, but for
+    /// OCSP's `POST`, which reads too.
     fn unauthenticated_paths(&self) -> &'static [&'static str] {
         &[
             "ca",
@@ -519,7 +505,14 @@ impl Engine for Pki {
             "issuer/+/pem",
             "issuer/+/der",
             "issuer/+/json",
+            "ocsp",
+            "ocsp/*",
         ]
+    }
+
+    /// An OCSP query is a `POST` that writes nothing.
+    fn read_only(&self, req: &Request) -> bool {
+        matches!(req.operation, Operation::Read | Operation::List) || req.path == "ocsp"
     }
 
     async fn exists(&self, path: &str, view: &View) -> Result<bool, ApiError> {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::ca::KeySpec;
+use super::profile::Profile;
 use crate::api::{ApiError, bool_field, duration_field, field_str, strings_field, u64_field};
 
 /// The most patterns a role may list in one field.
@@ -46,6 +47,24 @@ pub(super) struct Role {
     pub no_store: bool,
     /// Seconds `notBefore` is backdated.
     pub not_before_duration: u64,
+    /// Names must be valid host names (else any string the domain rules allow).
+    #[serde(default = "yes")]
+    pub enforce_hostnames: bool,
+    /// Names may start with a `*` label.
+    #[serde(default = "yes")]
+    pub allow_wildcard_certificates: bool,
+    /// `sign`: the CSR's common name wins over the body's.
+    #[serde(default = "yes")]
+    pub use_csr_common_name: bool,
+    /// `sign`: the CSR's SANs are used (else the body's).
+    #[serde(default = "yes")]
+    pub use_csr_sans: bool,
+    /// A common name is required.
+    #[serde(default = "yes")]
+    pub require_cn: bool,
+    /// Key usages, extended key usages and subject fields.
+    #[serde(flatten)]
+    pub profile: Profile,
     /// The issuer that signs for this role: an id, a name or `default`.
     #[serde(default = "default_issuer_ref")]
     pub issuer_ref: String,
@@ -53,6 +72,11 @@ pub(super) struct Role {
 
 fn default_issuer_ref() -> String {
     "default".to_owned()
+}
+
+/// Serde's default for the options that default to true (roles stored before they existed).
+const fn yes() -> bool {
+    true
 }
 
 impl Role {
@@ -97,6 +121,12 @@ impl Role {
             client_flag: flag("client_flag", true)?,
             no_store: flag("no_store", false)?,
             not_before_duration: duration_field(data, "not_before_duration")?.unwrap_or(30),
+            enforce_hostnames: flag("enforce_hostnames", true)?,
+            allow_wildcard_certificates: flag("allow_wildcard_certificates", true)?,
+            use_csr_common_name: flag("use_csr_common_name", true)?,
+            use_csr_sans: flag("use_csr_sans", true)?,
+            require_cn: flag("require_cn", true)?,
+            profile: Profile::from_body(data, Profile::default())?,
             issuer_ref: field_str(data, "issuer_ref")
                 .filter(|r| !r.is_empty())
                 .unwrap_or_else(default_issuer_ref),
@@ -128,9 +158,17 @@ impl Role {
             "client_flag": self.client_flag,
             "no_store": self.no_store,
             "not_before_duration": self.not_before_duration,
+            "enforce_hostnames": self.enforce_hostnames,
+            "allow_wildcard_certificates": self.allow_wildcard_certificates,
+            "use_csr_common_name": self.use_csr_common_name,
+            "use_csr_sans": self.use_csr_sans,
+            "require_cn": self.require_cn,
             "issuer_ref": self.issuer_ref,
         }) {
-            Value::Object(m) => m,
+            Value::Object(mut m) => {
+                self.profile.to_data(&mut m);
+                m
+            }
             _ => Map::new(),
         }
     }
@@ -147,7 +185,19 @@ impl Role {
     /// SAN). Names are compared in lower case.
     pub(super) fn allows_host(&self, name: &str) -> bool {
         let name = name.to_ascii_lowercase();
-        if !is_hostname(&name) {
+        if name.starts_with('*') && !self.allow_wildcard_certificates {
+            return false;
+        }
+        // Without `enforce_hostnames` a name need only be printable ASCII (a person's name,
+        // a device id) and still pass the domain rules below.
+        let well_formed = if self.enforce_hostnames {
+            is_hostname(&name)
+        } else {
+            !name.is_empty()
+                && name.len() <= 253
+                && name.bytes().all(|c| c.is_ascii_graphic() || c == b' ')
+        };
+        if !well_formed {
             return false;
         }
         if self.allow_any_name {
@@ -181,7 +231,7 @@ impl Role {
 
 /// A DNS host name as certificates carry it: dot-separated labels of letters, digits and
 /// inner dashes, at most 253 characters, with an optional leading `*.` wildcard label.
-fn is_hostname(name: &str) -> bool {
+pub(super) fn is_hostname(name: &str) -> bool {
     let body = name.strip_prefix("*.").unwrap_or(name);
     !body.is_empty()
         && name.len() <= 253

@@ -16,6 +16,9 @@ use x509_parser::prelude::FromDer;
 use super::*;
 use crate::view::PlainStore;
 
+mod extras;
+mod issuers;
+
 /// A fixed request time, so validity periods can be checked exactly.
 const NOW: u64 = 1_790_000_000;
 
@@ -75,12 +78,25 @@ impl Fixture {
     /// Everything stored, to prove a failed request wrote nothing.
     async fn snapshot(&self) -> Vec<(String, Vec<u8>)> {
         let mut out = Vec::new();
-        for prefix in ["issuers/", "keys/", "config/", "roles/", "certs/", "crl/"] {
-            for k in self.view.list(prefix, Page::default()).await.unwrap() {
+        let mut prefixes = vec![
+            "issuers/".to_owned(),
+            "keys/".into(),
+            "config/".into(),
+            "roles/".into(),
+            "certs/".into(),
+            "crl/".into(),
+        ];
+        while let Some(prefix) = prefixes.pop() {
+            for k in self.view.list(&prefix, Page::default()).await.unwrap() {
                 let key = format!("{prefix}{k}");
-                out.push((key.clone(), self.view.get(&key).await.unwrap().unwrap()));
+                if key.ends_with('/') {
+                    prefixes.push(key);
+                } else {
+                    out.push((key.clone(), self.view.get(&key).await.unwrap().unwrap()));
+                }
             }
         }
+        out.sort();
         out
     }
 
@@ -299,8 +315,9 @@ async fn issued_chains_verify_for_every_key_type() {
         let eku = cert.extended_key_usage().unwrap().unwrap().value;
         assert!(eku.server_auth && eku.client_auth && eku.other.is_empty());
         let ku = cert.key_usage().unwrap().unwrap().value;
-        assert!(ku.digital_signature() && !ku.key_cert_sign());
-        assert_eq!(ku.key_encipherment(), key_type == "rsa");
+        // Vault's default key_usage, whatever the key type.
+        assert!(ku.digital_signature() && ku.key_agreement() && ku.key_encipherment());
+        assert!(!ku.key_cert_sign());
         let bc = cert.basic_constraints().unwrap().unwrap().value;
         assert!(!bc.ca);
         assert_eq!(aki(&cert), root_ski);
@@ -571,7 +588,8 @@ async fn issue_answers_in_the_requested_format() {
 
     let pem = f.write("issue/r", json!({"common_name": "a.test"})).await;
     assert_eq!(pem["not_before"], json!(NOW - 30), "backdated by the role");
-    assert!(s(&pem, "private_key").starts_with("-----BEGIN PRIVATE KEY-----"));
+    // Vault's default private_key_format: an EC key in its own container.
+    assert!(s(&pem, "private_key").starts_with("-----BEGIN EC PRIVATE KEY-----"));
 
     let der = f
         .write("issue/r", json!({"common_name": "a.test", "format": "der"}))
@@ -582,7 +600,12 @@ async fn issue_answers_in_the_requested_format() {
     assert_eq!(ca, der_of(&ca_pem));
     assert_eq!(der["ca_chain"], json!([s(&der, "issuing_ca")]));
     let key = sigil_core::encoding::base64_decode(&s(&der, "private_key")).unwrap();
-    rcgen::KeyPair::try_from(key.as_slice()).expect("a PKCS#8 DER key");
+    // SEC 1 (RFC 5915) DER, as Vault answers.
+    aws_lc_rs::signature::EcdsaKeyPair::from_private_key_der(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        &key,
+    )
+    .expect("a SEC 1 DER key");
 
     let bundle = f
         .write(
@@ -597,7 +620,11 @@ async fn issue_answers_in_the_requested_format() {
         .collect();
     assert_eq!(
         labels,
-        ["PRIVATE KEY-----", "CERTIFICATE-----", "CERTIFICATE-----"]
+        [
+            "EC PRIVATE KEY-----",
+            "CERTIFICATE-----",
+            "CERTIFICATE-----"
+        ]
     );
     assert!(text.starts_with(&s(&bundle, "private_key")));
     assert!(text.trim_end().ends_with(ca_pem.trim_end()));
@@ -619,11 +646,11 @@ async fn issue_answers_in_the_requested_format() {
 
 #[tokio::test]
 async fn cert_reads_of_what_is_not_a_serial_are_not_found() {
-    // OpenBao's cert/<serial> path takes hex and separators only; anything else (cert/crl,
-    // which this engine does not serve) is an unsupported path, a 404.
+    // OpenBao's cert/<serial> path takes hex and separators only; anything else but cert/ca,
+    // cert/crl and cert/ca_chain is an unsupported path, a 404.
     let f = Fixture::new();
     f.root(json!({"common_name": "Sigil Root"})).await;
-    for path in ["cert/crl", "cert/zz", "cert/0102"] {
+    for path in ["cert/zz", "cert/0102"] {
         assert_eq!(
             f.call(Operation::Read, path, json!({})).await,
             Err(ApiError::UnsupportedPath),
@@ -955,7 +982,18 @@ async fn bad_input_is_refused_and_stores_nothing() {
         ),
         ("sign/web", json!({}), "the csr field is required"),
         ("revoke", json!({"serial_number": "01:02:03"}), "not found"),
-        ("revoke", json!({}), "serial_number field is required"),
+        ("revoke", json!({}), "must be provided"),
+        (
+            "revoke",
+            json!({"serial_number": "01:02:03", "certificate": "x"}),
+            "not both",
+        ),
+        ("revoke", json!({"certificate": "short"}), "too short"),
+        (
+            "revoke",
+            json!({"certificate": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}),
+            "could not be parsed",
+        ),
     ];
     for (path, body, want) in cases {
         let got = f.call(Operation::Update, path, body.clone()).await;
@@ -1029,6 +1067,8 @@ async fn only_public_reads_need_no_token() {
             "issuer/+/pem",
             "issuer/+/der",
             "issuer/+/json",
+            "ocsp",
+            "ocsp/*",
         ]
     );
     f.root(json!({"common_name": "Sigil Root"})).await;
@@ -1046,36 +1086,4 @@ async fn only_public_reads_need_no_token() {
     }
 }
 
-/// The tests of several issuers, intermediates and bundles, sharing this file's fixture.
-#[path = "tests_issuers.rs"]
-mod issuers;
-
-#[tokio::test]
-#[ignore = "measurement"]
-async fn measure_big_crl() {
-    let f = Fixture::new();
-    f.root(json!({"common_name": "Sigil Root"})).await;
-    let ca: StoredCa = load_issuer(&f.view, "default").await.unwrap();
-    let mut state = CrlState::default();
-    for _ in 0..100_000 {
-        let serial = ca::serial_colons(&ca::random_serial().unwrap());
-        state.entries.push(crl::Revoked {
-            serial,
-            time: NOW as i64,
-        });
-    }
-    let t = std::time::Instant::now();
-    let json = to_json(&state).unwrap();
-    let t_json = t.elapsed();
-    let t = std::time::Instant::now();
-    let der = state.sign(&ca, NOW as i64).unwrap();
-    let t_sign = t.elapsed();
-    let t = std::time::Instant::now();
-    let _: CrlState = serde_json::from_slice(&json).unwrap();
-    let t_parse = t.elapsed();
-    eprintln!(
-        "json {} bytes in {t_json:?}, parse {t_parse:?}; crl {} bytes in {t_sign:?}",
-        json.len(),
-        der.len()
-    );
-}
+mod revocation;

@@ -1,6 +1,7 @@
 //! The pki secrets engine through real clients: the hvac + openssl suite, run against Sigil
 //! and against a real OpenBao dev server (so the script is shown to encode OpenBao's
-//! behaviour), and the `bao` CLI's root, role, issue and read.
+//! behaviour), the `bao` CLI's root, role, issue and read, and openssl's OCSP client and a
+//! mutual-TLS handshake with issued certificates (`pki_ocsp.py`, against both servers).
 
 use std::collections::BTreeMap;
 
@@ -112,6 +113,38 @@ fn bao_cli_pki_against_sigil() {
 fn bao_cli_pki_against_openbao() {
     let bao = OpenBao::start();
     bao_cli_pki(&|args| bao.bao(args));
+}
+
+#[test]
+fn pki_ocsp_and_mtls_against_sigil() {
+    let dev = Dev::start();
+    passed(
+        "pki OCSP and mTLS on Sigil",
+        &dev.python("pki_ocsp.py", &[]),
+    );
+}
+
+#[test]
+fn pki_ocsp_and_mtls_against_openbao() {
+    let bao = OpenBao::start();
+    let env = BTreeMap::from([("OCSP_SERVER".to_owned(), "openbao".to_owned())]);
+    passed(
+        "pki OCSP and mTLS on OpenBao",
+        &bao.python("pki_ocsp.py", &env),
+    );
+}
+
+#[test]
+fn pki_extras_against_sigil() {
+    let dev = Dev::start();
+    passed("pki extras on Sigil", &dev.python("pki_extras.py", &[]));
+}
+
+#[test]
+fn pki_extras_against_openbao() {
+    let bao = OpenBao::start();
+    let out = bao.python("pki_extras.py", &BTreeMap::new());
+    passed("pki extras on OpenBao", &out);
 }
 
 /// The `bao` CLI's intermediate flow: a CSR from `cli_int/intermediate/generate/internal`,
