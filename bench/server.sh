@@ -44,6 +44,12 @@ sigil_api sys/mounts/transit '{"type":"transit"}'
 sigil_api transit/keys/aes '{"type":"aes256-gcm96"}'
 sigil_api transit/keys/ed '{"type":"ed25519"}'
 sigil_api transit/keys/p256 '{"type":"ecdsa-p256"}'
+# The pki mount, root and roles of the pki_issue scenarios (as openbao.sh makes them).
+sigil_api sys/mounts/pki '{"type":"pki"}'
+sigil_api pki/root/generate/internal '{"common_name":"bench-root-ca","key_type":"ec","key_bits":256,"ttl":"87600h"}'
+pki_role='"allow_any_name":true,"enforce_hostnames":false,"allow_subdomains":true,"key_type":"ec","key_bits":256,"ttl":"1h","max_ttl":"24h"'
+sigil_api pki/roles/svc "{$pki_role}"
+sigil_api pki/roles/svc-ns "{$pki_role,\"no_store\":true}"
 
 "$harness/openbao.sh" start >/dev/null
 eval "$("$harness/openbao.sh" env)"

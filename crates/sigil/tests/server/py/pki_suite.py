@@ -343,6 +343,18 @@ bad = subprocess.run(
 assert bad.returncode != 0 and "certificate revoked" in bad.stdout + bad.stderr, bad
 out = openssl("verify", "-crl_check", "-CAfile", path("chain-crl.pem"), path("signed.pem"))
 assert out.strip().endswith(": OK"), out
+# Revoking by the certificate itself (Vault's `certificate` field) lands in the CRL too.
+by_cert = raw("POST", "revoke", json={"certificate": open(path("signed.pem")).read()})
+assert by_cert.status_code == 200 and by_cert.json()["data"]["revocation_time"] > 0, by_cert.text
+both = raw("POST", "revoke", json={"certificate": open(path("signed.pem")).read(), "serial_number": signed_serial})
+assert both.status_code == 400 and "not both" in " ".join(both.json()["errors"]), both.text
+# crl/rotate re-signs on demand; either way the next CRL lists both serials.
+rotated = raw("GET", "crl/rotate")
+assert rotated.status_code == 200 and rotated.json()["data"]["success"] is True, rotated.text
+write("crl2.der", raw("GET", "crl", token=False).content)
+crl_text = openssl("crl", "-inform", "DER", "-in", path("crl2.der"), "-noout", "-text")
+revoked = {serial_int(s) for s in re.findall(r"Serial Number: ([0-9A-Fa-f]+)", crl_text)}
+assert {serial_int(issued_serial), serial_int(signed_serial)} <= revoked, crl_text
 
 section("a leaf past its issuer")
 # Legitimate difference: asked for a leaf outliving its CA, OpenBao refuses (its issuers'
@@ -368,6 +380,8 @@ else:
     assert leaf_end == ca_end, (leaf_end, ca_end)
 
 section("bad input")
+# Nothing below may issue anything: the stored list is compared at the end.
+certs_before = sorted(pki.list_certificates(mount_point=MOUNT)["data"]["keys"])
 
 
 def status(method, p, body=None):
@@ -423,5 +437,14 @@ raises(exc.InvalidPath, pki.read_role, "nope", mount_point=MOUNT)
 # A root kind neither knows (OpenBao's "existing" and "kms" need more than this body).
 code, msg = status("POST", "root/generate/bogus", {"common_name": "x"})
 assert code == 400 and 'the "exported" path parameter must be "internal"' in msg, (code, msg)
+# A body that is not JSON, a CSR far past any real one, and a body over the 32 MiB limit.
+r = raw("POST", "issue/web", data=b"\x00\xffnot json{")
+assert r.status_code == 400, (r.status_code, r.text)
+huge_csr = "-----BEGIN CERTIFICATE REQUEST-----\n" + "QUFB\n" * 50_000 + "-----END CERTIFICATE REQUEST-----\n"
+code, msg = status("POST", "sign/web", {"common_name": "csr.example.com", "csr": huge_csr})
+assert code == 400, (code, msg)
+r = raw("POST", "issue/web", data=b'{"common_name": "' + b"a" * (33 << 20) + b'"}')
+assert r.status_code == 413, (r.status_code, r.text[:200])
+assert sorted(pki.list_certificates(mount_point=MOUNT)["data"]["keys"]) == certs_before, "bad input issued"
 
 print("OK")
