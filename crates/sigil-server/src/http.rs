@@ -207,7 +207,11 @@ async fn parse(
         .ok_or(ApiError::UnsupportedPath)?;
     let mut path = percent_decode(raw_path)?.trim_start_matches('/').to_owned();
     let query = parse_query(parts.uri.query().unwrap_or(""))?;
-    let list_param = query.get("list").and_then(Value::as_str) == Some("true");
+    // Go's strconv.ParseBool spellings of true, as Vault reads `?list=`: hvac sends `True`.
+    let list_param = matches!(
+        query.get("list").and_then(Value::as_str),
+        Some("1" | "t" | "T" | "true" | "TRUE" | "True")
+    );
     let operation = match parts.method.as_str() {
         "GET" | "HEAD" if list_param => Operation::List,
         "GET" | "HEAD" => Operation::Read,

@@ -402,10 +402,27 @@ fn is_unauthenticated(engine: &dyn Engine, rel: &str) -> bool {
     engine
         .unauthenticated_paths()
         .iter()
-        .any(|p| match p.strip_suffix('*') {
-            Some(prefix) => rel.starts_with(prefix),
-            None => rel == *p,
-        })
+        .any(|p| unauthenticated_match(p, rel))
+}
+
+/// Vault's path patterns: a trailing `*` matches any rest, and a `+` segment exactly one
+/// non-empty segment (`issuer/+/pem` opens `issuer/x/pem` but not `issuer/x/issue/r`).
+fn unauthenticated_match(pattern: &str, rel: &str) -> bool {
+    if let Some(prefix) = pattern.strip_suffix('*') {
+        return rel.starts_with(prefix);
+    }
+    if !pattern.contains('+') {
+        return rel == pattern;
+    }
+    let (mut p, mut r) = (pattern.split('/'), rel.split('/'));
+    loop {
+        match (p.next(), r.next()) {
+            (None, None) => return true,
+            (Some("+"), Some(seg)) if !seg.is_empty() => {}
+            (Some(a), Some(b)) if a == b => {}
+            _ => return false,
+        }
+    }
 }
 
 /// Paths that need `sudo` in addition to the operation's capability (Vault's root paths).
@@ -469,5 +486,22 @@ pub(super) fn device_config(
         other => Err(ApiError::bad(format!(
             "unknown audit device type {other:?}"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod unauthenticated_tests {
+    use super::unauthenticated_match as m;
+
+    #[test]
+    fn plus_is_one_segment_and_star_a_prefix() {
+        assert!(m("issuer/+/pem", "issuer/abc/pem"));
+        assert!(!m("issuer/+/pem", "issuer//pem"));
+        assert!(!m("issuer/+/pem", "issuer/abc/issue/web"));
+        assert!(!m("issuer/+/pem", "issuer/abc"));
+        assert!(!m("issuer/+/pem", "issuer/a/b/pem"));
+        assert!(m("cert/*", "cert/01"));
+        assert!(m("ca", "ca"));
+        assert!(!m("ca", "ca/pem"));
     }
 }

@@ -1,5 +1,6 @@
-//! The mount's certificate authority: key types, serial numbers, root generation, and the
-//! stored issuer (certificate and private key) that every issuance and CRL signs with.
+//! The mount's certificate authorities: key types, serial numbers, root generation, and a
+//! loaded issuer (certificate and private key, see [`StoredCa`]) that issuance and the CRL
+//! sign with. Where issuers and keys are stored is `issuers.rs`'s business.
 //!
 //! Certificates are built and signed by rcgen over aws-lc; nothing here does its own crypto.
 //! The CA key lives only in the view (the barrier encrypts it at rest) and in zeroizing
@@ -11,16 +12,11 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SerialNumber,
 };
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use sigil_core::encoding::{Pem, base64_decode, base64_encode};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::api::ApiError;
-
-/// Where the issuer lives in the mount's view.
-pub(super) const CA_KEY: &str = "ca/default";
 
 /// A key algorithm and size, as Vault names them (`key_type`, `key_bits`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,8 +150,13 @@ pub(super) fn at(unix: i64) -> Result<OffsetDateTime, ApiError> {
     OffsetDateTime::from_unix_timestamp(unix).map_err(|_| ApiError::bad("time out of range"))
 }
 
-/// The stored issuer. `Debug` shows identifiers only.
-#[derive(Clone, Serialize, Deserialize)]
+/// An issuer loaded together with its key (from `issuers/<id>` and `keys/<id>`). `Debug`
+/// shows identifiers only.
+#[derive(Clone)]
+#[allow(
+    dead_code,
+    reason = "the key type, expiry and chain are for the per-issuer CRLs that follow"
+)]
 pub(super) struct StoredCa {
     /// The CA certificate, PEM.
     pub certificate: String,
@@ -173,6 +174,8 @@ pub(super) struct StoredCa {
     pub serial_number: String,
     /// The certificate's `notAfter`, Unix seconds.
     pub not_after: i64,
+    /// The certificates above this one, PEM, nearest first.
+    pub ca_chain: Vec<String>,
 }
 
 impl fmt::Debug for StoredCa {
@@ -207,31 +210,21 @@ pub(super) struct RootRequest {
     pub issuer_name: String,
 }
 
-/// A new self-signed root and its key.
-pub(super) struct NewRoot {
-    /// What is stored (the key included).
-    pub stored: StoredCa,
-    /// The key, for `exported`.
-    pub key: KeyPair,
+/// A new certificate authority's certificate, before it is stored.
+#[derive(Debug)]
+pub(super) struct NewCert {
+    /// PEM.
+    pub pem: String,
+    /// Colon form.
+    pub serial: String,
+    /// Unix seconds.
+    pub not_after: i64,
 }
 
-impl fmt::Debug for NewRoot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NewRoot")
-            .field("stored", &self.stored)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Makes a self-signed root valid from 30 s before `now` (clock skew, as Vault) for `ttl`.
-pub(super) fn generate_root(req: &RootRequest, now: i64) -> Result<NewRoot, ApiError> {
-    let key = req.key.generate()?;
-    let serial = random_serial()?;
+/// The `basicConstraints` of a CA with `max_path_length` (`None` = no limit).
+pub(super) fn ca_params(max_path_length: Option<u8>) -> CertificateParams {
     let mut params = CertificateParams::default();
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, req.common_name.as_str());
-    params.distinguished_name = dn;
-    params.is_ca = IsCa::Ca(match req.max_path_length {
+    params.is_ca = IsCa::Ca(match max_path_length {
         None => BasicConstraints::Unconstrained,
         Some(n) => BasicConstraints::Constrained(n),
     });
@@ -240,31 +233,69 @@ pub(super) fn generate_root(req: &RootRequest, now: i64) -> Result<NewRoot, ApiE
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
+    params
+}
+
+/// `now + ttl` in Unix seconds, refused when it overflows.
+pub(super) fn expiry(now: i64, ttl: u64) -> Result<i64, ApiError> {
+    i64::try_from(ttl)
+        .ok()
+        .and_then(|t| now.checked_add(t))
+        .ok_or_else(|| ApiError::bad("ttl is too large"))
+}
+
+/// Makes a self-signed root valid from 30 s before `now` (clock skew, as Vault) for `ttl`,
+/// signed by `key`.
+pub(super) fn generate_root(
+    req: &RootRequest,
+    key: &KeyPair,
+    now: i64,
+) -> Result<NewCert, ApiError> {
+    let serial = random_serial()?;
+    let mut params = ca_params(req.max_path_length);
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, req.common_name.as_str());
+    params.distinguished_name = dn;
     params.serial_number = Some(SerialNumber::from_slice(&serial));
-    let ttl = i64::try_from(req.ttl).map_err(|_| ApiError::bad("ttl is too large"))?;
-    let not_after = now
-        .checked_add(ttl)
-        .ok_or_else(|| ApiError::bad("ttl is too large"))?;
+    let not_after = expiry(now, req.ttl)?;
     params.not_before = at(now - 30)?;
     params.not_after = at(not_after)?;
     let cert = params
-        .self_signed(&key)
+        .self_signed(key)
         .map_err(|e| ApiError::internal(format!("signing the root: {e}")))?;
-    let key_der = Zeroizing::new(key.serialize_der());
-    let stored = StoredCa {
-        certificate: cert.pem(),
-        private_key: base64_encode(&key_der),
-        key_type: req.key.name().to_owned(),
-        issuer_id: uuid::Uuid::new_v4().to_string(),
-        issuer_name: req.issuer_name.clone(),
-        key_id: uuid::Uuid::new_v4().to_string(),
-        serial_number: serial_colons(&serial),
+    Ok(NewCert {
+        pem: cert.pem(),
+        serial: serial_colons(&serial),
         not_after,
-    };
-    Ok(NewRoot { stored, key })
+    })
 }
 
 impl StoredCa {
+    /// Joins an issuer's certificate and facts with its key (PKCS#8 DER in base64, which
+    /// this value zeroizes when dropped).
+    pub(super) fn new(
+        certificate: String,
+        private_key: String,
+        key_type: String,
+        ids: (String, String, String),
+        serial_number: String,
+        not_after: i64,
+        ca_chain: Vec<String>,
+    ) -> Self {
+        let (issuer_id, issuer_name, key_id) = ids;
+        Self {
+            certificate,
+            private_key,
+            key_type,
+            issuer_id,
+            issuer_name,
+            key_id,
+            serial_number,
+            not_after,
+            ca_chain,
+        }
+    }
+
     /// The certificate in DER.
     pub(super) fn der(&self) -> Result<Vec<u8>, ApiError> {
         Pem::decode_expecting(&self.certificate, "CERTIFICATE")
@@ -288,17 +319,10 @@ impl StoredCa {
         Issuer::from_ca_cert_der(&der.into(), self.key()?)
             .map_err(|e| ApiError::internal(format!("loading the CA: {e}")))
     }
+}
 
-    /// The fields `root/generate` and `cert/ca` share.
-    pub(super) fn describe(&self) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("certificate".into(), self.certificate.clone().into());
-        m.insert("issuing_ca".into(), self.certificate.clone().into());
-        m.insert("serial_number".into(), self.serial_number.clone().into());
-        m.insert("expiration".into(), self.not_after.into());
-        m.insert("issuer_id".into(), self.issuer_id.clone().into());
-        m.insert("issuer_name".into(), self.issuer_name.clone().into());
-        m.insert("key_id".into(), self.key_id.clone().into());
-        m
-    }
+/// PKCS#8 DER of `key`, base64, zeroized when dropped: the stored form of a key.
+pub(super) fn key_b64(key: &KeyPair) -> Zeroizing<String> {
+    let der = Zeroizing::new(key.serialize_der());
+    Zeroizing::new(base64_encode(&der))
 }

@@ -1,42 +1,55 @@
 //! The `pki` secrets engine: a private certificate authority speaking Vault's PKI API, so
 //! that `bao write pki/issue/web common_name=...` and hvac's PKI calls work unchanged.
 //!
-//! This first slice holds one self-signed root per mount. Layout: [`ca`] the issuer and its
-//! key, serials and key types; [`role`] roles and their name policy (pure); [`profile`] a
-//! role's key usages, EKUs and subject fields; [`issue`] leaf building for `issue`, `sign`
-//! and `sign-verbatim` ([`verbatim`] its open role and the CSR's subject); [`key_format`]
-//! the issued key's container; [`urls`] `config/urls` and the AIA and CRL distribution
-//! point extensions; [`tidy`] `tidy` and `tidy-status`; [`revoke`] revocation and the CRL
-//! reads; [`crl`] the revoked list and CRL signing; [`ocsp`] the OCSP responder, which reads
-//! `certs/` and `ca/default` and writes nothing; this file the routing and storage.
+//! A mount holds several issuers (roots and intermediates), as Vault ≥ 1.11 does. Layout:
+//! [`ca`] key types, serials, CA certificate parameters and a loaded issuer; [`issuers`] the
+//! issuer and key storage, references (id, name or `default`), chains and the cache of
+//! parsed signers; [`issuer_api`] the issuer, key and chain endpoints; [`intermediate`] new
+//! issuers' storage, CSRs and `sign-intermediate`; [`import`] `set-signed` and bundles;
+//! [`role`] roles and their name policy (pure); [`profile`] a role's key usages, EKUs and
+//! subject fields; [`issue`] leaf building for `issue`, `sign` and `sign-verbatim`
+//! ([`verbatim`] its open role and the CSR's subject); [`key_format`] the issued key's
+//! container; [`urls`] `config/urls` and the AIA and CRL distribution point extensions;
+//! [`tidy`] `tidy` and `tidy-status`; [`revoke`] revocation and the CRL reads; [`crl`] the
+//! revoked list and CRL signing; [`ocsp`] the OCSP responder, which reads `certs/` and the
+//! default issuer and writes nothing; this file the routing.
 //!
-//! Storage in the mount's view: `ca/default` (the issuer, key included: the barrier encrypts
-//! it), `roles/<name>`, `certs/<serial with dashes>` (every issued certificate unless the
-//! role says `no_store`, and the root), under `crl/<issuer id>/` the revoked list in chunks
-//! and the signed CRL (see [`crl`]), `config/urls`, and `tidy/status` (the last tidy's
-//! outcome). Changes to the issuer and to revocations take the engine's lock, so two
-//! revocations cannot lose one another's entry; issuance writes only its own certificate and
-//! needs no lock; tidy takes it per page of deletions.
+//! Storage in the mount's view: `issuers/<id>` (certificate, name, key id or "" when only
+//! the certificate is known, the chain above it), `keys/<id>` (PKCS#8, name, type: the
+//! barrier encrypts it), `config/issuers` (the default issuer), `roles/<name>`,
+//! `certs/<serial with dashes>` (every issued certificate unless the role says `no_store`,
+//! the roots and the CAs this mount signed, each with its issuer's id), under
+//! `crl/<issuer id>/` the revoked list in chunks and the signed CRL (see [`crl`]; revocation
+//! uses the default issuer's), `config/urls`, and `tidy/status` (the last tidy's outcome).
+//! Changes to issuers, keys and revocations take the engine's lock, so two revocations cannot
+//! lose one another's entry and a changed issuer's cached signer is dropped before anyone can
+//! use it; issuance writes only its own certificate and needs no lock; tidy takes it per page
+//! of deletions.
 //!
-//! Raw reads (`ca`, `ca/pem`, `crl`, `crl/pem`) answer with the DER or PEM body itself and
-//! its content type, as Vault does; before a root exists they answer 204 with no body.
+//! Raw reads (`ca`, `ca/pem`, `ca_chain`, `crl`, `crl/pem`, `issuer/<ref>/{pem,der}`) answer
+//! with the DER or PEM body itself and its content type, as Vault does; before a root exists
+//! the default issuer's reads answer 204 with no body.
 //! `ocsp` (`POST`, DER body) and `ocsp/<base64>` (`GET`) answer DER OCSP responses.
 //! `issue` and `sign` answer in Vault's `format`: PEM, bare base64 DER or a PEM bundle.
 //! `cert/crl` is the CRL in PEM inside Vault's JSON, as `crl/pem` serves it.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 use sigil_core::encoding::{Pem, base64_encode};
 use sigil_storage::Page;
 use tokio::sync::Mutex;
 
 use crate::api::{ApiError, Operation, Request, Response, field_str, u64_field};
 use crate::engine::{Engine, split_first};
-use crate::view::{View, ViewOp, to_json};
+use crate::view::View;
 
 mod ca;
 mod crl;
+mod import;
+mod intermediate;
 mod issue;
+mod issuer_api;
+mod issuers;
 mod key_format;
 mod ocsp;
 mod profile;
@@ -49,8 +62,9 @@ mod verbatim;
 #[cfg(test)]
 mod tests;
 
-use ca::{CA_KEY, KeySpec, RootRequest, StoredCa, normalize_serial, private_key_pem, serial_key};
+use ca::{KeySpec, RootRequest, StoredCa, normalize_serial, private_key_pem, serial_key};
 use issue::{Format, LeafContext, Mode, Names, requested_ttl, sign_leaf, validity};
+use issuers::load_issuer;
 use key_format::KeyFormat;
 use role::{Role, check_role_name};
 use urls::Urls;
@@ -62,13 +76,19 @@ struct CertEntry {
     certificate: String,
     /// Unix seconds; 0 while not revoked.
     revocation_time: i64,
+    /// The issuer that signed it ("" for entries older than several issuers, and for the
+    /// roots, which sign themselves).
+    #[serde(default)]
+    issuer_id: String,
 }
 
 /// The pki engine of one mount.
 #[derive(Debug, Default)]
 pub struct Pki {
-    /// Serializes changes to the issuer and the revoked list.
+    /// Serializes changes to issuers, keys and the revoked list.
     lock: Mutex<()>,
+    /// Parsed signers by issuer id, dropped under `lock` when an issuer changes.
+    signers: issuers::SignerCache,
 }
 
 impl Pki {
@@ -97,14 +117,9 @@ fn now(req: &Request) -> i64 {
     i64::try_from(req.now_unix()).unwrap_or(i64::MAX)
 }
 
-/// The issuer; the stored document holding its key is zeroized once parsed.
+/// The default issuer with its key (what the CRL signs with).
 async fn load_ca(view: &View) -> Result<StoredCa, ApiError> {
-    let Some(bytes) = view.get(CA_KEY).await?.map(zeroize::Zeroizing::new) else {
-        return Err(ApiError::bad(
-            "no issuer is configured: generate a root with root/generate/internal first",
-        ));
-    };
-    serde_json::from_slice(&bytes).map_err(|_| ApiError::internal("the stored issuer is corrupt"))
+    load_issuer(view, "default").await
 }
 
 async fn load_role(view: &View, name: &str) -> Result<Role, ApiError> {
@@ -126,13 +141,9 @@ fn no_content(content_type: &'static str) -> Response {
     Response::raw(content_type, Vec::new()).with_status(204)
 }
 
-/// Whether the mount has an issuer; the stored document holds its key and is zeroized.
+/// Whether the mount has a default issuer.
 async fn has_ca(view: &View) -> Result<bool, ApiError> {
-    Ok(view
-        .get(CA_KEY)
-        .await?
-        .map(zeroize::Zeroizing::new)
-        .is_some())
+    Ok(!issuers::config(view).await?.default.is_empty())
 }
 
 fn pem_of(label: &str, der: &[u8]) -> Result<String, ApiError> {
@@ -164,26 +175,11 @@ impl Pki {
                 "common_name is required, at most 64 characters",
             ));
         }
-        let max_path_length = match d.get("max_path_length") {
-            None | Some(Value::Null) => None,
-            Some(v) => {
-                let n = v
-                    .as_i64()
-                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-                    .ok_or_else(|| ApiError::bad("max_path_length: expected an integer"))?;
-                match n {
-                    -1 => None,
-                    0..=255 => Some(u8::try_from(n).unwrap_or(u8::MAX)),
-                    _ => return Err(ApiError::bad("max_path_length must be -1 or 0 to 255")),
-                }
-            }
-        };
+        let max_path_length = intermediate::path_length(d)?;
         let issuer_name = field_str(d, "issuer_name").unwrap_or_default();
-        if !issuer_name.is_empty() {
-            check_role_name(&issuer_name).map_err(|_| {
-                ApiError::bad("issuer_name: letters, digits, '-', '_' and '.' only")
-            })?;
-        }
+        let key_name = field_str(d, "key_name").unwrap_or_default();
+        issuers::check_name("issuer_name", &issuer_name)?;
+        issuers::check_name("key_name", &key_name)?;
         let root = RootRequest {
             common_name,
             ttl: requested_ttl(d)?
@@ -197,31 +193,9 @@ impl Pki {
             issuer_name,
         };
         let _guard = self.lock.lock().await;
-        if has_ca(view).await? {
-            return Err(ApiError::bad(
-                "this mount already has a root; more than one issuer is not supported yet",
-            ));
-        }
-        let t = now(req);
-        let made = ca::generate_root(&root, t)?;
-        let entry = CertEntry {
-            certificate: made.stored.certificate.clone(),
-            revocation_time: 0,
-        };
-        view.transaction(vec![
-            ViewOp::Put(CA_KEY.into(), to_json(&made.stored)?),
-            ViewOp::Put(
-                format!("certs/{}", serial_key(&made.stored.serial_number)),
-                to_json(&entry)?,
-            ),
-        ])
-        .await?;
-        let mut data = made.stored.describe();
+        let (key, mut data) = intermediate::store_root(view, &root, &key_name, now(req)).await?;
         if exported {
-            data.insert(
-                "private_key".into(),
-                private_key_pem(&made.key)?.as_str().into(),
-            );
+            data.insert("private_key".into(), private_key_pem(&key)?.as_str().into());
             data.insert("private_key_type".into(), root.key.name().into());
         }
         Ok(Response::data(data))
@@ -233,13 +207,15 @@ impl Pki {
         view: &View,
         role_name: &str,
         mode: Mode,
+        issuer_ref: Option<&str>,
     ) -> Result<Response, ApiError> {
         let role = match mode {
             Mode::Verbatim if role_name.is_empty() => verbatim::role(&req.data, None)?,
             Mode::Verbatim => verbatim::role(&req.data, Some(load_role(view, role_name).await?))?,
             _ => load_role(view, role_name).await?,
         };
-        let ca = load_ca(view).await?;
+        let ca =
+            issuers::resolve_issuer(view, issuer_ref.unwrap_or(role.issuer_ref.as_str())).await?;
         let format = Format::from_body(&req.data)?;
         let key_format = KeyFormat::from_body(&req.data)?;
         let mut names = Names::from_body(&req.data)?;
@@ -269,16 +245,16 @@ impl Pki {
         let (not_before, not_after, lifetime_warnings) =
             validity(now(req), requested_ttl(&req.data)?, &role, ca.not_after);
         warnings.extend(lifetime_warnings);
-        let issuer = ca.issuer()?;
+        let issuer = self.signers.get(view, &ca).await?;
         let mut data = Map::new();
         // The issued key in the requested encoding, zeroized when dropped.
         let mut private_key = None;
         let validity = (not_before, not_after);
         let leaf = match parsed {
-            Some(c) => sign_leaf(&names, &role, &c.spki, &issuer, validity, &ctx)?,
+            Some(c) => sign_leaf(&names, &role, &c.spki, issuer.as_ref(), validity, &ctx)?,
             None => {
                 let (key, spec) = issue::issue_key(&role)?;
-                let leaf = sign_leaf(&names, &role, &key, &issuer, validity, &ctx)?;
+                let leaf = sign_leaf(&names, &role, &key, issuer.as_ref(), validity, &ctx)?;
                 private_key = Some(key_format::encode_key(
                     &key,
                     spec,
@@ -293,6 +269,7 @@ impl Pki {
             let entry = CertEntry {
                 certificate: leaf.pem.clone(),
                 revocation_time: 0,
+                issuer_id: ca.issuer_id.clone(),
             };
             view.put_json(&format!("certs/{}", serial_key(&leaf.serial)), &entry)
                 .await?;
@@ -324,7 +301,16 @@ impl Pki {
             data.insert("private_key".into(), key.as_str().into());
         }
         data.insert("certificate".into(), certificate.into());
-        data.insert("ca_chain".into(), json!([issuing_ca]));
+        // The issuing CA and everything above it, in the answer's encoding.
+        let chain = match format {
+            Format::Der => ca
+                .full_chain()
+                .iter()
+                .map(|p| intermediate::der_b64(p))
+                .collect::<Result<Vec<_>, _>>()?,
+            _ => ca.full_chain(),
+        };
+        data.insert("ca_chain".into(), json!(chain));
         data.insert("issuing_ca".into(), issuing_ca.into());
         data.insert("serial_number".into(), leaf.serial.into());
         data.insert("not_before".into(), not_before.into());
@@ -370,7 +356,7 @@ impl Pki {
             ));
         }
         if which == "ca" {
-            let ca = load_ca(view).await?;
+            let ca = issuers::resolve_issuer(view, "default").await?;
             return Ok(Response::json(
                 json!({"certificate": ca.certificate, "revocation_time": 0}),
             ));
@@ -413,13 +399,43 @@ impl Engine for Pki {
         match (head, req.operation) {
             ("root", _) if write => match split_first(rest) {
                 ("generate", kind) => self.generate_root(req, view, kind).await,
+                ("sign-intermediate", "") => self.sign_intermediate(req, view, "default").await,
                 _ => Err(ApiError::UnsupportedPath),
             },
+            ("intermediate", _) if write => match split_first(rest) {
+                ("generate", kind) => self.generate_intermediate(req, view, kind).await,
+                ("set-signed", "") => self.import(req, view, import::ImportKind::SetSigned).await,
+                _ => Err(ApiError::UnsupportedPath),
+            },
+            ("issuers", Operation::List) if rest.is_empty() => issuer_api::list_issuers(view).await,
+            ("issuers", _) if write && rest == "import/bundle" => {
+                self.import(req, view, import::ImportKind::Bundle).await
+            }
+            ("config", _) if write && rest == "ca" => {
+                self.import(req, view, import::ImportKind::Bundle).await
+            }
+            ("config", Operation::Read | Operation::Create | Operation::Update)
+                if rest == "issuers" =>
+            {
+                let _guard = self.lock.lock().await;
+                issuer_api::config_issuers(req, view).await
+            }
+            ("issuer", _) if !rest.is_empty() => self.issuer_paths(req, view, rest).await,
+            ("keys", Operation::List) if rest.is_empty() => issuer_api::list_keys(view).await,
+            ("key", Operation::Read) if !rest.is_empty() => issuer_api::read_key(view, rest).await,
+            ("ca_chain", Operation::Read) if rest.is_empty() => {
+                issuer_api::read_default_chain(view, true).await
+            }
+            ("cert", Operation::Read) if rest == "ca_chain" => {
+                issuer_api::read_default_chain(view, false).await
+            }
             ("roles", Operation::List) if rest.is_empty() => Self::list(view, "roles/").await,
             ("roles", _) if !rest.is_empty() => self.roles(req, view, rest).await,
-            ("issue", _) if write => self.issue(req, view, rest, Mode::Issue).await,
-            ("sign", _) if write => self.issue(req, view, rest, Mode::Sign).await,
-            ("sign-verbatim", _) if write => self.issue(req, view, rest, Mode::Verbatim).await,
+            ("issue", _) if write => self.issue(req, view, rest, Mode::Issue, None).await,
+            ("sign", _) if write => self.issue(req, view, rest, Mode::Sign, None).await,
+            ("sign-verbatim", _) if write => {
+                self.issue(req, view, rest, Mode::Verbatim, None).await
+            }
             ("config", Operation::Read) if rest == "urls" => urls::handle(req, view, false).await,
             ("config", _) if write && rest == "urls" => urls::handle(req, view, true).await,
             ("tidy", _) if write && rest.is_empty() => tidy::tidy(self, req, view).await,
@@ -444,7 +460,7 @@ impl Engine for Pki {
                 if !has_ca(view).await? {
                     return Ok(no_content(content_type));
                 }
-                let der = load_ca(view).await?.der()?;
+                let der = issuers::resolve_issuer(view, "default").await?.der()?;
                 if pem {
                     Ok(raw(content_type, pem_of("CERTIFICATE", &der)?.as_bytes()))
                 } else {
@@ -479,7 +495,19 @@ impl Engine for Pki {
     /// are public: relying parties ask without a token. Only reads are served there, but for
     /// OCSP's `POST`, which reads too.
     fn unauthenticated_paths(&self) -> &'static [&'static str] {
-        &["ca", "ca/pem", "cert/*", "crl", "crl/pem", "ocsp", "ocsp/*"]
+        &[
+            "ca",
+            "ca/pem",
+            "ca_chain",
+            "cert/*",
+            "crl",
+            "crl/pem",
+            "issuer/+/pem",
+            "issuer/+/der",
+            "issuer/+/json",
+            "ocsp",
+            "ocsp/*",
+        ]
     }
 
     /// An OCSP query is a `POST` that writes nothing.

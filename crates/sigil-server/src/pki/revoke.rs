@@ -105,6 +105,7 @@ impl Pki {
                     certificate: Pem::encode("CERTIFICATE", der)
                         .map_err(|_| ApiError::internal("encoding PEM"))?,
                     revocation_time: 0,
+                    issuer_id: ca.issuer_id.clone(),
                 }
             }
         };

@@ -65,6 +65,13 @@ pub(super) struct Role {
     /// Key usages, extended key usages and subject fields.
     #[serde(flatten)]
     pub profile: Profile,
+    /// The issuer that signs for this role: an id, a name or `default`.
+    #[serde(default = "default_issuer_ref")]
+    pub issuer_ref: String,
+}
+
+fn default_issuer_ref() -> String {
+    "default".to_owned()
 }
 
 /// Serde's default for the options that default to true (roles stored before they existed).
@@ -120,7 +127,15 @@ impl Role {
             use_csr_sans: flag("use_csr_sans", true)?,
             require_cn: flag("require_cn", true)?,
             profile: Profile::from_body(data, Profile::default())?,
+            issuer_ref: field_str(data, "issuer_ref")
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(default_issuer_ref),
         };
+        if role.issuer_ref.contains('/') || role.issuer_ref.len() > 128 {
+            return Err(ApiError::bad(
+                "issuer_ref: an issuer id, name or \"default\"",
+            ));
+        }
         Ok(role)
     }
 
@@ -148,6 +163,7 @@ impl Role {
             "use_csr_common_name": self.use_csr_common_name,
             "use_csr_sans": self.use_csr_sans,
             "require_cn": self.require_cn,
+            "issuer_ref": self.issuer_ref,
         }) {
             Value::Object(mut m) => {
                 self.profile.to_data(&mut m);

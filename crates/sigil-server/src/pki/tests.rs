@@ -17,6 +17,7 @@ use super::*;
 use crate::view::PlainStore;
 
 mod extras;
+mod issuers;
 
 /// A fixed request time, so validity periods can be checked exactly.
 const NOW: u64 = 1_790_000_000;
@@ -78,7 +79,9 @@ impl Fixture {
     async fn snapshot(&self) -> Vec<(String, Vec<u8>)> {
         let mut out = Vec::new();
         let mut prefixes = vec![
-            "ca/".to_owned(),
+            "issuers/".to_owned(),
+            "keys/".into(),
+            "config/".into(),
             "roles/".into(),
             "certs/".into(),
             "crl/".into(),
@@ -232,7 +235,7 @@ async fn internal_roots_keep_their_key() {
     let data = f.root(json!({"common_name": "Sigil Root"})).await;
     assert!(!data.contains_key("private_key"));
     assert!(!data.contains_key("private_key_type"));
-    let ca: StoredCa = f.view.get_json(CA_KEY).await.unwrap().unwrap();
+    let ca: StoredCa = load_issuer(&f.view, "default").await.unwrap();
     let text = format!("{ca:?} {:?}", f.pki);
     let key_pem = private_key_pem(&ca.key().unwrap()).unwrap();
     let key_body: String = key_pem.lines().nth(1).unwrap().to_owned();
@@ -643,11 +646,11 @@ async fn issue_answers_in_the_requested_format() {
 
 #[tokio::test]
 async fn cert_reads_of_what_is_not_a_serial_are_not_found() {
-    // OpenBao's cert/<serial> path takes hex and separators only; anything else but cert/ca
-    // and cert/crl (cert/ca_chain, which this slice does not serve) is an unsupported path.
+    // OpenBao's cert/<serial> path takes hex and separators only; anything else but cert/ca,
+    // cert/crl and cert/ca_chain is an unsupported path, a 404.
     let f = Fixture::new();
     f.root(json!({"common_name": "Sigil Root"})).await;
-    for path in ["cert/ca_chain", "cert/zz", "cert/0102"] {
+    for path in ["cert/zz", "cert/0102"] {
         assert_eq!(
             f.call(Operation::Read, path, json!({})).await,
             Err(ApiError::UnsupportedPath),
@@ -847,7 +850,11 @@ async fn bad_input_is_refused_and_stores_nothing() {
             json!({"serial_number": "zz"}),
             "serial_number must be hex",
         ),
-        ("revoke", json!({"serial_number": "01:02"}), "no issuer"),
+        (
+            "revoke",
+            json!({"serial_number": "01:02"}),
+            "no default issuer",
+        ),
     ];
     for (path, body, want) in cases {
         let got = f.call(Operation::Update, path, body.clone()).await;
@@ -877,11 +884,6 @@ async fn bad_input_is_refused_and_stores_nothing() {
     let ed_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
     let before = f.snapshot().await;
     let cases = [
-        (
-            "root/generate/internal",
-            json!({"common_name": "second root"}),
-            "already has a root",
-        ),
         (
             "issue/missing",
             json!({"common_name": "a.example.com"}),
@@ -1002,7 +1004,7 @@ async fn bad_input_is_refused_and_stores_nothing() {
         assert_eq!(f.snapshot().await, before, "{path}");
     }
     // The root cannot revoke itself.
-    let root: StoredCa = f.view.get_json(CA_KEY).await.unwrap().unwrap();
+    let root: StoredCa = load_issuer(&f.view, "default").await.unwrap();
     let got = f
         .call(
             Operation::Update,
@@ -1055,11 +1057,30 @@ async fn only_public_reads_need_no_token() {
     let f = Fixture::new();
     assert_eq!(
         f.pki.unauthenticated_paths(),
-        ["ca", "ca/pem", "cert/*", "crl", "crl/pem", "ocsp", "ocsp/*"]
+        [
+            "ca",
+            "ca/pem",
+            "ca_chain",
+            "cert/*",
+            "crl",
+            "crl/pem",
+            "issuer/+/pem",
+            "issuer/+/der",
+            "issuer/+/json",
+            "ocsp",
+            "ocsp/*",
+        ]
     );
     f.root(json!({"common_name": "Sigil Root"})).await;
     // Writes under the public paths are not routes.
-    for path in ["ca", "cert/ca", "crl"] {
+    for path in [
+        "ca",
+        "cert/ca",
+        "crl",
+        "ca_chain",
+        "issuer/default/pem",
+        "issuer/default/json",
+    ] {
         let got = f.call(Operation::Update, path, json!({})).await;
         assert_eq!(got, Err(ApiError::UnsupportedPath), "{path}");
     }

@@ -17,7 +17,6 @@ use tokio::sync::Mutex;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::Pki;
-use super::ca::CA_KEY;
 use crate::api::{ApiError, Request, Response, bool_field, duration_field};
 use crate::view::{View, ViewOp, to_json};
 
@@ -123,13 +122,12 @@ pub(super) async fn tidy(pki: &Pki, req: &Request, view: &View) -> Result<Respon
 
 /// Deletes the expired certificates under `certs/` (never the issuer's own), page by page.
 async fn scan(view: &View, lock: &Mutex<()>, now: i64, buffer: u64) -> Result<u64, ApiError> {
-    let issuer_serial = match view.get_json::<Value>(CA_KEY).await? {
-        Some(ca) => ca
-            .get("serial_number")
-            .and_then(Value::as_str)
-            .map(|s| s.replace(':', "-")),
-        None => None,
-    };
+    // Every issuer's own certificate stays, whichever issuer it is.
+    let issuer_serials: Vec<String> = super::issuers::all_issuers(view)
+        .await?
+        .iter()
+        .map(|e| e.serial_number.replace(':', "-"))
+        .collect();
     let mut deleted = 0;
     let mut after: Option<String> = None;
     loop {
@@ -147,7 +145,7 @@ async fn scan(view: &View, lock: &Mutex<()>, now: i64, buffer: u64) -> Result<u6
         };
         let mut ops = Vec::new();
         for key in &keys {
-            if Some(key) == issuer_serial.as_ref() || key.ends_with('/') {
+            if issuer_serials.contains(key) || key.ends_with('/') {
                 continue;
             }
             let path = format!("certs/{key}");

@@ -146,3 +146,97 @@ fn pki_extras_against_openbao() {
     let out = bao.python("pki_extras.py", &BTreeMap::new());
     passed("pki extras on OpenBao", &out);
 }
+
+/// The `bao` CLI's intermediate flow: a CSR from `cli_int/intermediate/generate/internal`,
+/// signed by `cli_root/root/sign-intermediate`, set back, and a leaf issued through it.
+fn bao_cli_intermediate(bao: &dyn Fn(&[&str]) -> Run) {
+    ok(bao(&["secrets", "enable", "-path=cli_root", "pki"]));
+    ok(bao(&["secrets", "enable", "-path=cli_int", "pki"]));
+    ok(bao(&[
+        "secrets",
+        "tune",
+        "-max-lease-ttl=87600h",
+        "cli_root",
+    ]));
+    ok(bao(&[
+        "write",
+        "cli_root/root/generate/internal",
+        "common_name=CLI Root",
+        "key_type=ec",
+        "ttl=87600h",
+    ]));
+    let csr = json(bao(&[
+        "write",
+        "-format=json",
+        "cli_int/intermediate/generate/internal",
+        "common_name=CLI Intermediate",
+        "key_type=ec",
+    ]));
+    let csr_pem = csr["data"]["csr"].as_str().unwrap().to_owned();
+    assert!(
+        csr_pem.starts_with("-----BEGIN CERTIFICATE REQUEST-----"),
+        "{csr}"
+    );
+    let signed = json(bao(&[
+        "write",
+        "-format=json",
+        "cli_root/root/sign-intermediate",
+        &format!("csr={csr_pem}"),
+        "common_name=CLI Intermediate",
+        "ttl=8760h",
+    ]));
+    let int_pem = signed["data"]["certificate"].as_str().unwrap().to_owned();
+    let set = json(bao(&[
+        "write",
+        "-format=json",
+        "cli_int/intermediate/set-signed",
+        &format!("certificate={int_pem}"),
+    ]));
+    let imported = set["data"]["imported_issuers"].as_array().unwrap();
+    assert_eq!(imported.len(), 1, "{set}");
+    assert_eq!(
+        set["data"]["mapping"][imported[0].as_str().unwrap()],
+        csr["data"]["key_id"],
+        "{set}"
+    );
+    let pem = ok(bao(&[
+        "read",
+        "-field=certificate",
+        "cli_int/issuer/default",
+    ]));
+    assert_eq!(pem.trim(), int_pem.trim());
+    ok(bao(&[
+        "write",
+        "cli_int/roles/web",
+        "allowed_domains=example.com",
+        "allow_subdomains=true",
+        "key_type=ec",
+    ]));
+    let leaf = json(bao(&[
+        "write",
+        "-format=json",
+        "cli_int/issue/web",
+        "common_name=www.example.com",
+        "ttl=1h",
+    ]));
+    assert_eq!(leaf["data"]["issuing_ca"], int_pem.as_str(), "{leaf}");
+    // Only the intermediate was set (not its root), so the mount knows nothing above it.
+    let chain = leaf["data"]["ca_chain"].as_array().unwrap();
+    assert_eq!(chain.len(), 1, "{leaf}");
+    assert_eq!(chain[0], int_pem.as_str(), "{leaf}");
+}
+
+#[test]
+fn pki_issuers_against_sigil() {
+    let dev = Dev::start();
+    passed("pki issuers on Sigil", &dev.python("pki_issuers.py", &[]));
+    bao_cli_intermediate(&|args| dev.bao(args));
+}
+
+#[test]
+fn pki_issuers_against_openbao() {
+    let bao = OpenBao::start();
+    let out = bao.python("pki_issuers.py", &BTreeMap::new());
+    passed("pki issuers on OpenBao", &out);
+    bao_cli_intermediate(&|args| bao.bao(args));
+}

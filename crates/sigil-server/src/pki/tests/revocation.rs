@@ -75,7 +75,7 @@ async fn a_list_spanning_chunks_is_all_in_the_crl() {
 }
 
 async fn root_id(f: &Fixture) -> String {
-    let ca: StoredCa = f.view.get_json(CA_KEY).await.unwrap().unwrap();
+    let ca: StoredCa = load_issuer(&f.view, "default").await.unwrap();
     ca.issuer_id.clone()
 }
 

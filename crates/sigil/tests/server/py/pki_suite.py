@@ -117,8 +117,8 @@ ca_text = openssl("x509", "-in", path("ca.pem"), "-noout", "-text")
 assert "CN = Sigil Test Root" in ca_text, ca_text
 assert "CA:TRUE" in ca_text and "Certificate Sign" in ca_text and "CRL Sign" in ca_text, ca_text
 assert "id-ecPublicKey" in ca_text and "prime256v1" in ca_text, ca_text
-# A second root on the same mount: OpenBao adds an issuer; this slice of Sigil holds one.
-# Not exercised here: the rest of the script relies on one root.
+# A second root on the same mount adds an issuer in both; pki_issuers.py exercises that.
+# Not here: the rest of this script relies on one root.
 
 section("CA reads")
 # hvac's read_ca_certificate reads ca/pem; the raw DER and JSON reads need no token.
