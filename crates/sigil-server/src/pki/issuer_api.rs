@@ -112,6 +112,15 @@ impl Pki {
                 issuer(req, view, reference, &self.signers).await
             }
             ("", Operation::Read) => issuer(req, view, reference, &self.signers).await,
+            ("crl", Operation::Read) => {
+                let form = match role {
+                    "" => super::CrlForm::Json,
+                    "der" => super::CrlForm::Der,
+                    "pem" => super::CrlForm::Pem,
+                    _ => return Err(ApiError::UnsupportedPath),
+                };
+                self.read_crl(req, view, reference, form).await
+            }
             ("pem" | "der" | "json", Operation::Read) if role.is_empty() => {
                 read_issuer_as(view, reference, what).await
             }

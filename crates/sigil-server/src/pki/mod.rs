@@ -62,10 +62,10 @@ mod verbatim;
 #[cfg(test)]
 mod tests;
 
-use ca::{KeySpec, RootRequest, StoredCa, normalize_serial, private_key_pem, serial_key};
+use ca::{KeySpec, RootRequest, normalize_serial, private_key_pem, serial_key};
 use issue::{Format, LeafContext, Mode, Names, requested_ttl, sign_leaf, validity};
-use issuers::load_issuer;
 use key_format::KeyFormat;
+use revoke::CrlForm;
 use role::{Role, check_role_name};
 use urls::Urls;
 
@@ -115,11 +115,6 @@ fn rfc3339(t: i64) -> String {
 
 fn now(req: &Request) -> i64 {
     i64::try_from(req.now_unix()).unwrap_or(i64::MAX)
-}
-
-/// The default issuer with its key (what the CRL signs with).
-async fn load_ca(view: &View) -> Result<StoredCa, ApiError> {
-    load_issuer(view, "default").await
 }
 
 async fn load_role(view: &View, name: &str) -> Result<Role, ApiError> {
@@ -350,7 +345,10 @@ impl Pki {
     ) -> Result<Response, ApiError> {
         // The CRL as the `crl` route reads it, in PEM (Vault's `cert/crl`).
         if which == "crl" {
-            let der = self.crl_der(req, view).await?.ok_or(ApiError::NotFound)?;
+            let der = self
+                .crl_der(req, view, "default")
+                .await?
+                .ok_or(ApiError::NotFound)?;
             return Ok(Response::json(
                 json!({"certificate": pem_of("X509 CRL", &der)?, "revocation_time": 0}),
             ));
@@ -467,26 +465,11 @@ impl Engine for Pki {
                     Ok(raw(content_type, &der))
                 }
             }
-            ("crl", Operation::Read) => {
-                let pem = match rest {
-                    "" => false,
-                    "pem" => true,
-                    _ => return Err(ApiError::UnsupportedPath),
-                };
-                let content_type = if pem {
-                    "application/x-pem-file"
-                } else {
-                    "application/pkix-crl"
-                };
-                let Some(der) = self.crl_der(req, view).await? else {
-                    return Ok(no_content(content_type));
-                };
-                if pem {
-                    Ok(raw(content_type, pem_of("X509 CRL", &der)?.as_bytes()))
-                } else {
-                    Ok(raw(content_type, &der))
-                }
-            }
+            ("crl", Operation::Read) => match rest {
+                "" => self.read_crl(req, view, "default", CrlForm::Der).await,
+                "pem" => self.read_crl(req, view, "default", CrlForm::Pem).await,
+                _ => Err(ApiError::UnsupportedPath),
+            },
             _ => Err(ApiError::UnsupportedPath),
         }
     }
@@ -502,6 +485,9 @@ impl Engine for Pki {
             "cert/*",
             "crl",
             "crl/pem",
+            "issuer/+/crl",
+            "issuer/+/crl/der",
+            "issuer/+/crl/pem",
             "issuer/+/pem",
             "issuer/+/der",
             "issuer/+/json",

@@ -31,7 +31,8 @@ use x509_ocsp::{
 };
 
 use super::ca::{StoredCa, serial_colons, serial_key};
-use super::{CertEntry, has_ca, load_ca, now};
+use super::issuers::{self, load_issuer};
+use super::{CertEntry, now};
 use crate::api::{ApiError, Operation, Request, Response};
 use crate::view::View;
 
@@ -107,6 +108,8 @@ impl From<der::Error> for Failure {
 /// An issuer as the responder sees it: what a CertID is matched against, and the key that
 /// signs. `Debug` leaves the key out.
 pub(super) struct Responder {
+    /// Which issuer this is.
+    issuer_id: String,
     /// The DER of the issuer certificate's subject (what `issuerNameHash` hashes).
     subject: Vec<u8>,
     /// The issuer's public key bits, without the algorithm (what `issuerKeyHash` hashes).
@@ -130,6 +133,7 @@ impl Responder {
             .map_err(|_| ApiError::internal("the stored CA certificate is corrupt"))?;
         let tbs = cert.tbs_certificate;
         Ok(Self {
+            issuer_id: ca.issuer_id.clone(),
             subject: tbs
                 .subject
                 .to_der()
@@ -202,12 +206,20 @@ fn pick_signer<'a>(issuers: &'a [Responder], request: &OcspRequest) -> Option<&'
         .or_else(|| issuers.first())
 }
 
-/// Every issuer of the mount. Today a mount has one, its root.
+/// Every issuer of the mount that has its key here, the default first (it answers a
+/// request naming no issuer of ours).
 async fn issuers(view: &View) -> Result<Vec<Responder>, Failure> {
-    if !has_ca(view).await? {
-        return Ok(Vec::new());
+    let default = issuers::config(view).await?.default;
+    let mut all = issuers::all_issuers(view).await?;
+    all.retain(|i| !i.key_id.is_empty());
+    all.sort_by_key(|i| i.issuer_id != default);
+    let mut out = Vec::with_capacity(all.len());
+    for issuer in all {
+        out.push(Responder::new(
+            &load_issuer(view, &issuer.issuer_id).await?,
+        )?);
     }
-    Ok(vec![Responder::new(&load_ca(view).await?)?])
+    Ok(out)
 }
 
 /// Answers `POST ocsp` and `GET ocsp/<request>`: an OCSP answer, never a JSON error, but
@@ -229,7 +241,7 @@ async fn respond(req: &Request, view: &View) -> Result<Vec<u8>, Failure> {
     let mut statuses = Vec::with_capacity(request.tbs_request.request_list.len());
     for r in &request.tbs_request.request_list {
         statuses.push(if signer.matches(&r.req_cert) {
-            stored_status(view, &r.req_cert).await?
+            stored_status(view, &r.req_cert, &signer.issuer_id).await?
         } else {
             CertStatus::unknown()
         });
@@ -263,7 +275,7 @@ fn parse_request(der: &[u8]) -> Result<OcspRequest, Failure> {
 }
 
 /// The state of the certificate `id` names, from its stored entry.
-async fn stored_status(view: &View, id: &CertId) -> Result<CertStatus, Failure> {
+async fn stored_status(view: &View, id: &CertId, issuer: &str) -> Result<CertStatus, Failure> {
     // The DER integer's content; a leading zero only keeps a serial positive and is not part
     // of the colon form the entries are stored under.
     let mut serial = id.serial_number.as_bytes();
@@ -275,6 +287,9 @@ async fn stored_status(view: &View, id: &CertId) -> Result<CertStatus, Failure> 
     let key = format!("certs/{}", serial_key(&serial_colons(serial)));
     Ok(match view.get_json::<CertEntry>(&key).await? {
         None => CertStatus::unknown(),
+        // Another issuer's serial: this one cannot vouch for it ("" is an entry from before
+        // several issuers, which the default signed).
+        Some(e) if !e.issuer_id.is_empty() && e.issuer_id != issuer => CertStatus::unknown(),
         Some(e) if e.revocation_time != 0 => CertStatus::revoked(RevokedInfo {
             revocation_time: time(e.revocation_time)?,
             revocation_reason: None,

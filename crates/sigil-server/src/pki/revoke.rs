@@ -7,9 +7,10 @@ use serde_json::json;
 use sigil_core::encoding::Pem;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use super::ca::{StoredCa, normalize_serial, serial_colons, serial_key};
+use super::ca::{normalize_serial, serial_colons, serial_key};
 use super::crl::{self, Revoked};
-use super::{CertEntry, Pki, load_ca, now, rfc3339};
+use super::issuers::{self, IssuerEntry, all_issuers};
+use super::{CertEntry, Pki, now, pem_of, rfc3339};
 use crate::api::{ApiError, Request, Response, field_str};
 use crate::view::{View, ViewOp, to_json};
 
@@ -19,6 +20,17 @@ const MAX_CERT: usize = 64 * 1024;
 /// How far ahead a certificate counts as already expired (Vault's wiggle room for second
 /// granularity).
 const EXPIRY_SLACK: i64 = 2;
+
+/// How a CRL read answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CrlForm {
+    /// The DER itself.
+    Der,
+    /// The PEM itself.
+    Pem,
+    /// JSON with the PEM in `crl`.
+    Json,
+}
 
 /// A parsed certificate's serial (colon form) and `notAfter`.
 fn serial_and_expiry(cert: &X509Certificate<'_>) -> (String, i64) {
@@ -71,15 +83,21 @@ impl Pki {
             (None, Some(pem)) => Ok(cert_der(&pem)?),
         };
         let _guard = self.lock.lock().await;
-        let ca = load_ca(view).await?;
+        let issuers = all_issuers(view).await?;
+        if issuers.is_empty() {
+            return Err(ApiError::bad(
+                "no default issuer is configured: generate a root with root/generate/internal \
+                 or import one first",
+            ));
+        }
         let serial = match &given {
             Err(serial) => serial.clone(),
             Ok(der) => serial_and_expiry(&parse_cert(der)?).0,
         };
-        if serial == ca.serial_number {
+        if let Some(own) = issuers.iter().find(|i| i.serial_number == serial) {
             return Err(ApiError::bad(format!(
                 "adding issuer (id: {}) to its own CRL is not allowed",
-                ca.issuer_id
+                own.issuer_id
             )));
         }
         let key = format!("certs/{}", serial_key(&serial));
@@ -99,15 +117,12 @@ impl Pki {
                     "certificate with serial {serial} not found."
                 )));
             }
-            (None, Ok(der)) => {
-                check_issued_by(&parse_cert(der)?, &ca)?;
-                CertEntry {
-                    certificate: Pem::encode("CERTIFICATE", der)
-                        .map_err(|_| ApiError::internal("encoding PEM"))?,
-                    revocation_time: 0,
-                    issuer_id: ca.issuer_id.clone(),
-                }
-            }
+            (None, Ok(der)) => CertEntry {
+                certificate: Pem::encode("CERTIFICATE", der)
+                    .map_err(|_| ApiError::internal("encoding PEM"))?,
+                revocation_time: 0,
+                issuer_id: issued_by(&parse_cert(der)?, &issuers)?,
+            },
         };
         let reply = |t: i64| {
             Response::json(json!({
@@ -131,9 +146,15 @@ impl Pki {
             return Ok(resp);
         }
         entry.revocation_time = t;
+        // Entries from before several issuers name none: theirs is the default.
+        let issuer_id = if entry.issuer_id.is_empty() {
+            issuers::config(view).await?.default
+        } else {
+            entry.issuer_id.clone()
+        };
         let mut ops = crl::revoke_ops(
             view,
-            &ca.issuer_id,
+            &issuer_id,
             Revoked {
                 serial,
                 time: t,
@@ -146,58 +167,102 @@ impl Pki {
         Ok(reply(t))
     }
 
-    /// The issuer's CRL (DER), re-signed first when a revocation came after it or it is past
-    /// half its validity; `None` before the mount has an issuer.
+    /// The CRL (DER) of the issuer `reference` names, re-signed first when a revocation came
+    /// after it or it is past half its validity; `None` for the default before the mount has
+    /// an issuer.
     pub(super) async fn crl_der(
         &self,
         req: &Request,
         view: &View,
+        reference: &str,
     ) -> Result<Option<Vec<u8>>, ApiError> {
-        if !super::has_ca(view).await? {
+        if reference == "default" && !super::has_ca(view).await? {
             return Ok(None);
         }
-        let ca = load_ca(view).await?;
+        let issuer = issuers::resolve_issuer(view, reference).await?;
         let t = now(req);
-        if let Some(der) = crl::fresh(view, &ca.issuer_id, t).await? {
+        if let Some(der) = crl::fresh(view, &issuer.issuer_id, t).await? {
             return Ok(Some(der));
         }
         let _guard = self.lock.lock().await;
         // Another reader may have re-signed it while this one waited.
-        if let Some(der) = crl::fresh(view, &ca.issuer_id, t).await? {
+        if let Some(der) = crl::fresh(view, &issuer.issuer_id, t).await? {
             return Ok(Some(der));
         }
+        let ca = issuers::load_issuer(view, &issuer.issuer_id).await?;
         crl::rebuild(view, &ca, t).await.map(Some)
     }
 
-    /// `crl/rotate`: re-signs the CRL now, whatever its state.
+    /// A CRL read: `crl` and `crl/pem` (the default issuer's, raw), `issuer/:ref/crl/der` and
+    /// `issuer/:ref/crl/pem` (raw), `issuer/:ref/crl` (JSON `crl`, PEM). Raw reads answer 204
+    /// before the mount has an issuer.
+    pub(super) async fn read_crl(
+        &self,
+        req: &Request,
+        view: &View,
+        reference: &str,
+        form: CrlForm,
+    ) -> Result<Response, ApiError> {
+        let der = self.crl_der(req, view, reference).await?;
+        let content_type = match form {
+            CrlForm::Der => "application/pkix-crl",
+            CrlForm::Pem => "application/x-pem-file",
+            CrlForm::Json => {
+                let pem = der.map(|d| pem_of("X509 CRL", &d)).transpose()?;
+                return Ok(Response::json(json!({ "crl": pem.unwrap_or_default() })));
+            }
+        };
+        Ok(match der {
+            None => Response::raw(content_type, Vec::new()).with_status(204),
+            Some(d) if form == CrlForm::Pem => {
+                Response::raw(content_type, pem_of("X509 CRL", &d)?.into_bytes())
+            }
+            Some(d) => Response::raw(content_type, d),
+        })
+    }
+
+    /// `crl/rotate`: re-signs every issuer's CRL now, whatever its state (issuers known only
+    /// by their certificate sign nothing).
     pub(super) async fn rotate_crl(
         &self,
         req: &Request,
         view: &View,
     ) -> Result<Response, ApiError> {
         let _guard = self.lock.lock().await;
-        let ca = load_ca(view).await?;
-        crl::rebuild(view, &ca, now(req)).await?;
+        for issuer in all_issuers(view).await? {
+            if !issuer.key_id.is_empty() {
+                let ca = issuers::load_issuer(view, &issuer.issuer_id).await?;
+                crl::rebuild(view, &ca, now(req)).await?;
+            }
+        }
         Ok(Response::json(json!({ "success": true })))
     }
 
-    /// Drops revoked entries of certificates expired before `cutoff` from the CRL's list;
-    /// returns how many went.
+    /// Drops revoked entries of certificates expired before `cutoff` from every issuer's
+    /// list; returns how many went.
     pub(super) async fn tidy_revoked(&self, view: &View, cutoff: i64) -> Result<u64, ApiError> {
         let _guard = self.lock.lock().await;
-        let ca = load_ca(view).await?;
-        crl::tidy(view, &ca.issuer_id, cutoff).await
+        let mut removed = 0;
+        for issuer in all_issuers(view).await? {
+            removed += crl::tidy(view, &issuer.issuer_id, cutoff).await?;
+        }
+        Ok(removed)
     }
 }
 
-/// Refuses a certificate the issuer did not sign.
-fn check_issued_by(cert: &X509Certificate<'_>, ca: &StoredCa) -> Result<(), ApiError> {
-    let ca_der = ca.der()?;
-    let ca_cert = parse_cert(&ca_der)?;
-    cert.verify_signature(Some(ca_cert.public_key()))
-        .map_err(|_| {
-            ApiError::bad(
-                "unable to verify signature on presented cert from any present issuer in this mount",
-            )
-        })
+/// The id of the issuer in `issuers` that signed `cert`; refused (Vault's words) when none
+/// did.
+fn issued_by(cert: &X509Certificate<'_>, issuers: &[IssuerEntry]) -> Result<String, ApiError> {
+    for issuer in issuers {
+        let der = issuer.der()?;
+        if cert
+            .verify_signature(Some(parse_cert(&der)?.public_key()))
+            .is_ok()
+        {
+            return Ok(issuer.issuer_id.clone());
+        }
+    }
+    Err(ApiError::bad(
+        "unable to verify signature on presented cert from any present issuer in this mount",
+    ))
 }

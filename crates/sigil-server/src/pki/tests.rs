@@ -14,6 +14,8 @@ use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::FromDer;
 
 use super::*;
+use crate::pki::ca::StoredCa;
+use crate::pki::issuers::load_issuer;
 use crate::view::PlainStore;
 
 mod extras;
@@ -1064,6 +1066,9 @@ async fn only_public_reads_need_no_token() {
             "cert/*",
             "crl",
             "crl/pem",
+            "issuer/+/crl",
+            "issuer/+/crl/der",
+            "issuer/+/crl/pem",
             "issuer/+/pem",
             "issuer/+/der",
             "issuer/+/json",

@@ -16,7 +16,7 @@ use sigil_storage::Page;
 use tokio::sync::Mutex;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use super::Pki;
+use super::{Pki, rfc3339};
 use crate::api::{ApiError, Request, Response, bool_field, duration_field};
 use crate::view::{View, ViewOp, to_json};
 
@@ -54,16 +54,6 @@ fn not_after(entry: &[u8]) -> Option<i64> {
     let der = Pem::decode_expecting(doc.get("certificate")?.as_str()?, "CERTIFICATE").ok()?;
     let (_, cert) = X509Certificate::from_der(&der).ok()?;
     Some(cert.validity().not_after.timestamp())
-}
-
-fn rfc3339(t: i64) -> String {
-    super::ca::at(t)
-        .ok()
-        .and_then(|d| {
-            d.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }
 
 /// `tidy`: checks the body, runs the scan, records and answers the outcome.

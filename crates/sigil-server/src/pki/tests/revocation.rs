@@ -244,3 +244,47 @@ async fn tidy_drops_expired_entries_from_the_crl() {
         .unwrap();
     assert_eq!(crl_serials(&crl.raw.unwrap().body).1.len(), 2);
 }
+
+#[tokio::test]
+async fn each_issuer_lists_its_own_revocations() {
+    let f = issuing_fixture().await;
+    f.root(json!({"common_name": "Second Root", "issuer_name": "second"}))
+        .await;
+    let first = f.write("issue/r", json!({"common_name": "a.test"})).await;
+    let second = f
+        .write("issuer/second/issue/r", json!({"common_name": "b.test"}))
+        .await;
+    for leaf in [&first, &second] {
+        f.write("revoke", json!({"serial_number": s(leaf, "serial_number")}))
+            .await;
+    }
+    // `crl` is the default issuer's; `issuer/:ref/crl/der|pem` and the JSON form name one.
+    let (_, default) = crl_serials(&f.read_raw("crl").await);
+    assert_eq!(default, [s(&first, "serial_number")]);
+    let der = f.read_raw("issuer/second/crl/der").await;
+    let (_, theirs) = crl_serials(&der);
+    assert_eq!(theirs, [s(&second, "serial_number")]);
+    let pem = String::from_utf8(f.read_raw("issuer/second/crl/pem").await).unwrap();
+    assert_eq!(Pem::decode_expecting(&pem, "X509 CRL").unwrap(), der);
+    assert_eq!(f.read("issuer/second/crl").await["crl"], json!(pem));
+    // Signed by that issuer.
+    let issuer = f.read("issuer/second").await;
+    let issuer_der = der_of(&s(&issuer, "certificate"));
+    let (_, crl) = x509_parser::parse_x509_crl(&der).unwrap();
+    crl.verify_signature(parse(&issuer_der).public_key())
+        .unwrap();
+    // An unknown issuer is a 400, and neither issuer's certificate can be revoked.
+    assert!(matches!(
+        f.call(Operation::Read, "issuer/nope/crl/der", json!({}))
+            .await,
+        Err(ApiError::BadRequest(_))
+    ));
+    let got = f
+        .call(
+            Operation::Update,
+            "revoke",
+            json!({"serial_number": s(&issuer, "serial_number")}),
+        )
+        .await;
+    assert!(matches!(got, Err(ApiError::BadRequest(_))));
+}

@@ -178,6 +178,36 @@ assert out.strip().endswith("OK"), out
 by_ref = client.write("pki_int/issuer/default/issue/web", common_name="api.example.com")["data"]
 assert same(by_ref["issuing_ca"], int_pem), by_ref
 
+section("revocation through the intermediate")
+# The leaf's revocation lands in the intermediate's CRL (issuer/<ref>/crl/der, signed by
+# it; `openssl verify -crl_check` against it refuses the leaf) and its OCSP answer.
+client.write("pki_int/revoke", serial_number=leaf["serial_number"])
+crl = raw("GET", f"pki_int/issuer/{int_id}/crl/der", token=False)
+assert crl.status_code == 200 and crl.headers["Content-Type"] == "application/pkix-crl", crl.text
+write("int-crl.der", crl.content)
+text = openssl("crl", "-inform", "DER", "-in", os.path.join(WORK, "int-crl.der"), "-noout", "-text")
+assert leaf["serial_number"].replace(":", "").upper() in text.replace(":", "").upper(), text
+write("int-crl.pem", openssl("crl", "-inform", "DER", "-in", os.path.join(WORK, "int-crl.der")))
+write("chain.pem", root_pem.strip() + "\n" + int_pem.strip() + "\n")
+bad = subprocess.run(
+    ["openssl", "verify", "-crl_check", "-CAfile", os.path.join(WORK, "chain.pem"),
+     "-CRLfile", os.path.join(WORK, "int-crl.pem"), os.path.join(WORK, "leaf.pem")],
+    capture_output=True, text=True,
+)
+assert bad.returncode != 0 and "certificate revoked" in bad.stdout + bad.stderr, bad
+js = raw("GET", f"pki_int/issuer/{int_id}/crl", token=False).json()["data"]
+assert js["crl"].startswith("-----BEGIN X509 CRL-----"), js
+out = openssl(
+    "ocsp", "-issuer", os.path.join(WORK, "int.pem"), "-cert", os.path.join(WORK, "leaf.pem"),
+    "-url", f"{ADDR}/v1/pki_int/ocsp", "-CAfile", os.path.join(WORK, "chain.pem"), "-no_nonce",
+)
+assert f"{os.path.join(WORK, 'leaf.pem')}: revoked" in out, out
+out = openssl(
+    "ocsp", "-issuer", os.path.join(WORK, "int.pem"), "-cert", write("api.pem", by_ref["certificate"]),
+    "-url", f"{ADDR}/v1/pki_int/ocsp", "-CAfile", os.path.join(WORK, "chain.pem"), "-no_nonce",
+)
+assert f"{os.path.join(WORK, 'api.pem')}: good" in out, out
+
 section("a second root")
 r2 = pki.generate_root(
     "internal", "Sigil Issuers Root B",
