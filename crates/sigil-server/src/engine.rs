@@ -38,6 +38,12 @@ pub trait Engine: Send + Sync + 'static {
         &[]
     }
 
+    /// Paths (relative to the mount, same patterns as [`Engine::unauthenticated_paths`]) that
+    /// need the `sudo` capability besides the operation's own (Vault's root paths).
+    fn sudo_paths(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Request keys whose values the audit log records in clear (all other strings are
     /// HMACed). Empty by default.
     fn audit_plain_keys(&self) -> &'static [&'static str] {

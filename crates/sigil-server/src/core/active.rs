@@ -209,12 +209,10 @@ impl Active {
                         .decide(req.operation, &req.path, &req.data, false)
                         .allowed
             } else {
-                let decision = acl.decide(
-                    req.operation,
-                    &req.path,
-                    &req.data,
-                    sudo_required(&req.path),
-                );
+                let sudo = sudo_required(&req.path)
+                    || matches!(&target, Target::Mount { mount, rel, .. }
+                        if engine_path_matches(mount.engine.sudo_paths(), rel));
+                let decision = acl.decide(req.operation, &req.path, &req.data, sudo);
                 audit_auth.policy_results = Some((decision.allowed, decision.granting_policies));
                 decision.allowed
             };
@@ -399,10 +397,12 @@ fn build_mount(
 }
 
 fn is_unauthenticated(engine: &dyn Engine, rel: &str) -> bool {
-    engine
-        .unauthenticated_paths()
-        .iter()
-        .any(|p| unauthenticated_match(p, rel))
+    engine_path_matches(engine.unauthenticated_paths(), rel)
+}
+
+/// Whether `rel` matches one of an engine's declared path patterns.
+fn engine_path_matches(patterns: &[&str], rel: &str) -> bool {
+    patterns.iter().any(|p| unauthenticated_match(p, rel))
 }
 
 /// Vault's path patterns: a trailing `*` matches any rest, and a `+` segment exactly one

@@ -496,6 +496,17 @@ impl Engine for Pki {
         ]
     }
 
+    /// Vault's root paths of the engine, and `sign-verbatim`, which signs whatever a CSR
+    /// asks for with no name policy: they need `sudo`.
+    fn sudo_paths(&self) -> &'static [&'static str] {
+        &[
+            "root",
+            "root/sign-self-issued",
+            "sign-verbatim",
+            "sign-verbatim/*",
+        ]
+    }
+
     /// An OCSP query is a `POST` that writes nothing.
     fn read_only(&self, req: &Request) -> bool {
         matches!(req.operation, Operation::Read | Operation::List) || req.path == "ocsp"

@@ -3,10 +3,8 @@
 //! and by the issuer), the role's `no_store` and backdating, and the request's `key_usage`,
 //! `ext_key_usage` and `ext_key_usage_oids` shape the certificate, as in Vault.
 //!
-//! Vault marks this path as needing `sudo`; OpenBao does not (its pki backend lists only
-//! `root` and `root/sign-self-issued` as root paths), and neither does Sigil: its sudo paths
-//! are a fixed list of absolute `sys/` and `auth/token/` paths that a mounted engine cannot
-//! extend. A policy grants `sign-verbatim` separately from `sign/*` in any case.
+//! The paths need `sudo` (the engine's `sudo_paths`), as Vault documents them: they sign
+//! whatever a CSR names. OpenBao does not mark them.
 
 use rcgen::string::{BmpString, UniversalString};
 use rcgen::{DistinguishedName, DnType, DnValue};

@@ -143,7 +143,8 @@ fn pki_extras_against_sigil() {
 #[test]
 fn pki_extras_against_openbao() {
     let bao = OpenBao::start();
-    let out = bao.python("pki_extras.py", &BTreeMap::new());
+    let env = BTreeMap::from([("PKI_SERVER".to_owned(), "openbao".to_owned())]);
+    let out = bao.python("pki_extras.py", &env);
     passed("pki extras on OpenBao", &out);
 }
 

@@ -157,6 +157,18 @@ check = subprocess.run(["openssl", "x509", "-in", path("capped.pem"), "-noout", 
 assert check.returncode == 1, "a 48h request under a 24h role must be capped"
 bad("sign-verbatim", {"ttl": "1h"})
 bad("sign-verbatim/nope", {"csr": vcsr})
+# sign-verbatim is a sudo path (as Vault documents it): a token whose policy grants update
+# there without sudo is refused, and is let through once the policy adds sudo. OpenBao does
+# not mark the path (its pki backend's root paths are `root` and `root/sign-self-issued`), so
+# there the first call already succeeds.
+OPENBAO = os.environ.get("PKI_SERVER") == "openbao"
+for caps, name in ((["create", "update"], "verbatim-nosudo"), (["create", "update", "sudo"], "verbatim-sudo")):
+    root.sys.create_or_update_acl_policy(name, f'path "{MOUNT}/sign-verbatim*" {{ capabilities = {caps!r} }}'.replace("'", '"'))
+    token = root.auth.token.create(policies=[name], ttl="10m")["auth"]["client_token"]
+    r = requests.post(f"{ADDR}/v1/{MOUNT}/sign-verbatim", headers={"X-Vault-Token": token},
+                      json={"csr": vcsr, "ttl": "1h"}, verify=CA)
+    want = 200 if "sudo" in caps or OPENBAO else 403
+    assert r.status_code == want, (name, r.status_code, r.text)
 
 section("role options")
 opts = {
