@@ -16,7 +16,7 @@
 //! apart: [`encoding`] only changes representation and protects nothing; [`aead`], [`hpke`],
 //! [`keys`] (RSA-OAEP), [`keyset`], [`datakey`] and [`agefile`] encrypt; [`keys`] and
 //! [`minisign`] sign; [`hash`] digests and authenticates with MACs; [`password`] stores
-//! passwords.
+//! passwords; [`spiffe`] names workloads.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -34,6 +34,7 @@ pub mod minisign;
 pub mod password;
 pub mod random;
 pub mod secret;
+pub mod spiffe;
 
 pub use error::{Error, Result};
 pub use secret::{SecretBytes, SecretString};
