@@ -20,6 +20,7 @@ pub mod config;
 pub mod core;
 pub mod engine;
 pub mod http;
+pub mod identity;
 pub mod kv;
 pub mod metrics;
 pub mod mounts;

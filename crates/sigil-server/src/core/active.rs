@@ -380,6 +380,7 @@ fn build_mount(
         },
         (false, "transit") => Arc::new(crate::transit::Transit::new()),
         (false, "pki") => Arc::new(crate::pki::Pki::new()),
+        (false, "spiffe") => Arc::new(crate::identity::Identity::new()),
         (true, "token") => Arc::new(TokenEngine::new(Arc::clone(tokens))),
         (true, "approle") => Arc::new(AppRole::new(Arc::clone(tokens))),
         (_, other) => {

@@ -20,7 +20,7 @@ use crate::api::ApiError;
 
 /// A key algorithm and size, as Vault names them (`key_type`, `key_bits`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum KeySpec {
+pub(crate) enum KeySpec {
     /// ECDSA over P-256 or P-384.
     Ec(u32),
     /// Ed25519.
@@ -31,7 +31,7 @@ pub(super) enum KeySpec {
 
 impl KeySpec {
     /// Parses `key_type` and `key_bits` (0 = the type's default).
-    pub(super) fn parse(key_type: &str, bits: u64) -> Result<Self, ApiError> {
+    pub(crate) fn parse(key_type: &str, bits: u64) -> Result<Self, ApiError> {
         let bad_bits = || {
             ApiError::bad(format!(
                 "unsupported key_bits {bits} for key_type {key_type}"
@@ -60,7 +60,7 @@ impl KeySpec {
     }
 
     /// Vault's `key_type` name (also its `private_key_type`).
-    pub(super) const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             Self::Ec(_) => "ec",
             Self::Ed25519 => "ed25519",
@@ -69,7 +69,7 @@ impl KeySpec {
     }
 
     /// The key size in bits as Vault reports it (0 for ed25519).
-    pub(super) const fn bits(self) -> u32 {
+    pub(crate) const fn bits(self) -> u32 {
         match self {
             Self::Ec(b) | Self::Rsa(b) => b,
             Self::Ed25519 => 0,
@@ -77,7 +77,7 @@ impl KeySpec {
     }
 
     /// A fresh key pair of this kind.
-    pub(super) fn generate(self) -> Result<KeyPair, ApiError> {
+    pub(crate) fn generate(self) -> Result<KeyPair, ApiError> {
         let made = match self {
             Self::Ec(384) => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
             Self::Ec(_) => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
@@ -96,7 +96,7 @@ impl KeySpec {
 }
 
 /// A private key as returned to a client: PKCS#8 PEM, zeroized when dropped.
-pub(super) fn private_key_pem(key: &KeyPair) -> Result<Zeroizing<String>, ApiError> {
+pub(crate) fn private_key_pem(key: &KeyPair) -> Result<Zeroizing<String>, ApiError> {
     let der = Zeroizing::new(key.serialize_der());
     Pem::encode("PRIVATE KEY", &der)
         .map(Zeroizing::new)
@@ -105,7 +105,7 @@ pub(super) fn private_key_pem(key: &KeyPair) -> Result<Zeroizing<String>, ApiErr
 
 /// A fresh positive serial number: 20 random bytes with the top bit cleared and the next one
 /// set, so the DER integer is always 20 bytes (159 random bits, RFC 5280's maximum length).
-pub(super) fn random_serial() -> Result<Vec<u8>, ApiError> {
+pub(crate) fn random_serial() -> Result<Vec<u8>, ApiError> {
     let mut serial = sigil_core::random::bytes(20)
         .map_err(|_| ApiError::internal("the random number generator failed"))?;
     if let Some(first) = serial.first_mut() {
@@ -115,7 +115,7 @@ pub(super) fn random_serial() -> Result<Vec<u8>, ApiError> {
 }
 
 /// Vault's serial format: lower-case hex bytes joined by colons.
-pub(super) fn serial_colons(serial: &[u8]) -> String {
+pub(crate) fn serial_colons(serial: &[u8]) -> String {
     serial
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -146,7 +146,7 @@ pub(super) fn normalize_serial(text: &str) -> Result<String, ApiError> {
 }
 
 /// Unix seconds as an `OffsetDateTime`.
-pub(super) fn at(unix: i64) -> Result<OffsetDateTime, ApiError> {
+pub(crate) fn at(unix: i64) -> Result<OffsetDateTime, ApiError> {
     OffsetDateTime::from_unix_timestamp(unix).map_err(|_| ApiError::bad("time out of range"))
 }
 
@@ -237,7 +237,7 @@ pub(super) fn ca_params(max_path_length: Option<u8>) -> CertificateParams {
 }
 
 /// `now + ttl` in Unix seconds, refused when it overflows.
-pub(super) fn expiry(now: i64, ttl: u64) -> Result<i64, ApiError> {
+pub(crate) fn expiry(now: i64, ttl: u64) -> Result<i64, ApiError> {
     i64::try_from(ttl)
         .ok()
         .and_then(|t| now.checked_add(t))

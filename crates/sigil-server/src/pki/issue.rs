@@ -368,6 +368,14 @@ pub(super) struct Csr {
 
 /// Parses a CSR in PEM, checks its signature and that its key suits the role.
 pub(super) fn parse_csr(pem: &str, role: &Role) -> Result<Csr, ApiError> {
+    with_verified_csr(pem, |csr| csr_for_role(csr, role))
+}
+
+/// Parses a CSR in PEM (bounded in size), checks its signature, and hands it to `read`.
+pub(crate) fn with_verified_csr<T>(
+    pem: &str,
+    read: impl FnOnce(&X509CertificationRequest<'_>) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
     if pem.len() > MAX_CSR {
         return Err(ApiError::bad("csr is too large"));
     }
@@ -380,6 +388,11 @@ pub(super) fn parse_csr(pem: &str, role: &Role) -> Result<Csr, ApiError> {
     }
     csr.verify_signature()
         .map_err(|_| ApiError::bad("csr: the request's signature does not verify"))?;
+    read(&csr)
+}
+
+/// A verified CSR's key, checked against the role, and its names.
+fn csr_for_role(csr: &X509CertificationRequest<'_>, role: &Role) -> Result<Csr, ApiError> {
     let info = &csr.certification_request_info;
     let pki = &info.subject_pki;
     let alg = &pki.algorithm.algorithm;

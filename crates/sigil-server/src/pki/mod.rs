@@ -62,7 +62,12 @@ mod verbatim;
 #[cfg(test)]
 mod tests;
 
-use ca::{KeySpec, RootRequest, normalize_serial, private_key_pem, serial_key};
+// What the SPIFFE identity engine shares: key types, serials, dates and CSR checks.
+pub(crate) use ca::{KeySpec, at, expiry, private_key_pem, random_serial, serial_colons};
+pub(crate) use issue::with_verified_csr;
+pub(crate) use role::is_hostname;
+
+use ca::{RootRequest, normalize_serial, serial_key};
 use issue::{Format, LeafContext, Mode, Names, requested_ttl, sign_leaf, validity};
 use key_format::KeyFormat;
 use revoke::CrlForm;
@@ -104,7 +109,7 @@ fn rfc3339(t: i64) -> String {
     if t == 0 {
         return String::new();
     }
-    ca::at(t)
+    at(t)
         .ok()
         .and_then(|d| {
             d.format(&time::format_description::well_known::Rfc3339)

@@ -231,7 +231,7 @@ impl Role {
 
 /// A DNS host name as certificates carry it: dot-separated labels of letters, digits and
 /// inner dashes, at most 253 characters, with an optional leading `*.` wildcard label.
-pub(super) fn is_hostname(name: &str) -> bool {
+pub(crate) fn is_hostname(name: &str) -> bool {
     let body = name.strip_prefix("*.").unwrap_or(name);
     !body.is_empty()
         && name.len() <= 253

@@ -153,7 +153,7 @@ fn check_serial(cert: &X509Certificate<'_>, colons: &str) {
     let raw = cert.raw_serial();
     assert_eq!(raw.len(), 20, "serial length");
     assert_eq!(raw[0] & 0x80, 0, "serial is positive");
-    assert_eq!(ca::serial_colons(raw), colons);
+    assert_eq!(serial_colons(raw), colons);
 }
 
 /// Verifies `leaf` against `root` with webpki for `usage` and each of `names`.
@@ -749,7 +749,7 @@ async fn revoked_serials_and_only_those_are_in_the_crl() {
     );
     let serials: Vec<String> = crl
         .iter_revoked_certificates()
-        .map(|r| ca::serial_colons(r.raw_serial()))
+        .map(|r| serial_colons(r.raw_serial()))
         .collect();
     assert_eq!(serials, [s(&a, "serial_number")]);
     assert!(!serials.contains(&s(&b, "serial_number")));

@@ -14,4 +14,5 @@ mod hvac;
 mod lifecycle;
 mod pki;
 mod seal;
+mod spiffe;
 mod transit;

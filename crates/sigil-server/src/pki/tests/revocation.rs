@@ -27,7 +27,7 @@ fn crl_serials(der: &[u8]) -> (u64, Vec<String>) {
     let number = crl.crl_number().unwrap().to_u64_digits();
     let serials = crl
         .iter_revoked_certificates()
-        .map(|r| ca::serial_colons(r.raw_serial()))
+        .map(|r| serial_colons(r.raw_serial()))
         .collect();
     (number.first().copied().unwrap_or(0), serials)
 }

@@ -1,0 +1,301 @@
+//! The SPIFFE identity engine (mount type `spiffe`): one trust domain per mount, its X.509
+//! authority, the trust bundle in the SPIFFE format, and X509-SVIDs minted for a SPIFFE ID —
+//! with the key made here (`x509/mint`, what `sigil x509 mint` and tests use) or from a CSR
+//! whose key never leaves its owner (`x509/sign`, what node agents use).
+//!
+//! Storage in the mount's view: `config` (the trust domain, lifetimes, the bundle's
+//! sequence number and refresh hint) and `authorities/active` (the CA, key included: the
+//! barrier encrypts it). The bundle (`bundle`, `bundle/pem`) is public, as a SPIFFE bundle
+//! endpoint is: relying parties and federated trust domains fetch it without a token.
+//!
+//! The mount type is `spiffe`, not `identity`, because Vault's clients already know
+//! `identity/` as Vault's entity store.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sigil_core::encoding::{Pem, base64_encode};
+use sigil_core::keys::PublicKey;
+use sigil_core::spiffe::{SpiffeId, TrustDomain};
+use tokio::sync::Mutex;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::api::{
+    ApiError, Operation, Request, Response, duration_field, field_str, strings_field, u64_field,
+};
+use crate::engine::{Engine, split_first};
+use crate::pki::{KeySpec, private_key_pem, with_verified_csr};
+use crate::view::{View, ViewOp, to_json};
+
+mod svid;
+
+#[cfg(test)]
+mod tests;
+
+use svid::{Authority, MAX_DNS_NAMES, SvidRequest};
+
+const CONFIG_KEY: &str = "config";
+const AUTHORITY_KEY: &str = "authorities/active";
+/// An X509-SVID's lifetime unless configured (SPIRE's default).
+const DEFAULT_SVID_TTL: u64 = 3600;
+/// The authority's lifetime unless configured. Longer than SPIRE's 24 h because this engine
+/// does not rotate its authority yet; rotation (prepare, activate, retire) comes with it.
+const DEFAULT_CA_TTL: u64 = 30 * 24 * 3600;
+/// How often relying parties should refetch the bundle (the standard's suggested 5 min).
+const DEFAULT_REFRESH_HINT: u64 = 300;
+
+/// The stored configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Config {
+    trust_domain: TrustDomain,
+    x509_svid_ttl: u64,
+    ca_ttl: u64,
+    key_type: String,
+    key_bits: u32,
+    /// `spiffe_sequence`: moves whenever the bundle's content changes.
+    sequence: u64,
+    /// `spiffe_refresh_hint`, seconds.
+    refresh_hint: u64,
+}
+
+impl Config {
+    fn to_data(&self) -> Map<String, Value> {
+        match json!({
+            "trust_domain": self.trust_domain.name(),
+            "trust_domain_id": self.trust_domain.id().as_str(),
+            "x509_svid_ttl": self.x509_svid_ttl,
+            "ca_ttl": self.ca_ttl,
+            "key_type": self.key_type,
+            "key_bits": self.key_bits,
+            "bundle_sequence": self.sequence,
+            "bundle_refresh_hint": self.refresh_hint,
+        }) {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+}
+
+/// The identity engine of one mount.
+#[derive(Debug, Default)]
+pub struct Identity {
+    /// Serializes configuration changes (and the authority made with the first).
+    lock: Mutex<()>,
+}
+
+impl Identity {
+    /// A new engine.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn now(req: &Request) -> i64 {
+    i64::try_from(req.now_unix()).unwrap_or(i64::MAX)
+}
+
+/// A positive duration field, or `default` when absent or zero.
+fn ttl(data: &Map<String, Value>, key: &str, default: u64) -> Result<u64, ApiError> {
+    Ok(duration_field(data, key)?
+        .filter(|t| *t > 0)
+        .unwrap_or(default))
+}
+
+async fn load_config(view: &View) -> Result<Config, ApiError> {
+    view.get_json(CONFIG_KEY).await?.ok_or_else(|| {
+        ApiError::bad("no trust domain is configured: write config with a trust_domain first")
+    })
+}
+
+async fn load_authority(view: &View) -> Result<Authority, ApiError> {
+    view.get_json(AUTHORITY_KEY)
+        .await?
+        .ok_or_else(|| ApiError::internal("the trust domain has no authority"))
+}
+
+impl Identity {
+    /// `config` writes: the first names the trust domain and makes its authority; later ones
+    /// change lifetimes and the refresh hint only.
+    async fn write_config(&self, req: &Request, view: &View) -> Result<Response, ApiError> {
+        let d = &req.data;
+        let _guard = self.lock.lock().await;
+        let existing: Option<Config> = view.get_json(CONFIG_KEY).await?;
+        let requested_td = field_str(d, "trust_domain")
+            .map(|t| {
+                TrustDomain::parse(&t).map_err(|e| ApiError::bad(format!("trust_domain: {e}")))
+            })
+            .transpose()?;
+        let mut ops = Vec::new();
+        let config = match existing {
+            Some(mut c) => {
+                if requested_td
+                    .as_ref()
+                    .is_some_and(|td| *td != c.trust_domain)
+                {
+                    return Err(ApiError::bad(
+                        "the trust domain cannot change: every SVID and bundle names it",
+                    ));
+                }
+                if d.contains_key("key_type") || d.contains_key("key_bits") {
+                    return Err(ApiError::bad(
+                        "key_type and key_bits are chosen when the trust domain is created",
+                    ));
+                }
+                c.x509_svid_ttl = ttl(d, "x509_svid_ttl", c.x509_svid_ttl)?;
+                c.ca_ttl = ttl(d, "ca_ttl", c.ca_ttl)?;
+                c.refresh_hint = ttl(d, "bundle_refresh_hint", c.refresh_hint)?;
+                c
+            }
+            None => {
+                let td = requested_td.ok_or_else(|| ApiError::bad("trust_domain is required"))?;
+                let key_type = field_str(d, "key_type").unwrap_or_else(|| "ec".into());
+                let spec = KeySpec::parse(&key_type, u64_field(d, "key_bits")?.unwrap_or(0))?;
+                let c = Config {
+                    trust_domain: td,
+                    x509_svid_ttl: ttl(d, "x509_svid_ttl", DEFAULT_SVID_TTL)?,
+                    ca_ttl: ttl(d, "ca_ttl", DEFAULT_CA_TTL)?,
+                    key_type: spec.name().to_owned(),
+                    key_bits: spec.bits(),
+                    sequence: 1,
+                    refresh_hint: ttl(d, "bundle_refresh_hint", DEFAULT_REFRESH_HINT)?,
+                };
+                let authority = Authority::generate(&c.trust_domain, spec, c.ca_ttl, now(req))?;
+                ops.push(ViewOp::Put(AUTHORITY_KEY.into(), to_json(&authority)?));
+                c
+            }
+        };
+        if config.x509_svid_ttl > config.ca_ttl {
+            return Err(ApiError::bad("x509_svid_ttl cannot exceed ca_ttl"));
+        }
+        ops.push(ViewOp::Put(CONFIG_KEY.into(), to_json(&config)?));
+        view.transaction(ops).await?;
+        Ok(Response::data(config.to_data()))
+    }
+
+    /// `x509/mint` (the key made here, returned once) and `x509/sign` (a CSR's key).
+    async fn x509(&self, req: &Request, view: &View, mint: bool) -> Result<Response, ApiError> {
+        let d = &req.data;
+        let config = load_config(view).await?;
+        let id = field_str(d, "spiffe_id")
+            .ok_or_else(|| ApiError::bad("spiffe_id is required"))
+            .and_then(|t| {
+                SpiffeId::parse(&t).map_err(|e| ApiError::bad(format!("spiffe_id: {e}")))
+            })?;
+        if !id.is_member_of(&config.trust_domain) {
+            return Err(ApiError::bad(format!(
+                "spiffe_id {id} is not in the trust domain {}",
+                config.trust_domain
+            )));
+        }
+        if id.path().is_empty() {
+            return Err(ApiError::bad(
+                "spiffe_id must have a path: the trust domain's own ID names no workload",
+            ));
+        }
+        let dns_names = strings_field(d, "dns_names")?.unwrap_or_default();
+        if dns_names.len() > MAX_DNS_NAMES || dns_names.iter().any(|n| n.len() > 253) {
+            return Err(ApiError::bad(format!(
+                "dns_names: at most {MAX_DNS_NAMES} names of at most 253 characters"
+            )));
+        }
+        let request = SvidRequest {
+            id: &id,
+            dns_names: &dns_names,
+            ttl: ttl(d, "ttl", config.x509_svid_ttl)?,
+        };
+        let authority = load_authority(view).await?;
+        let mut data = Map::new();
+        let signed = if mint {
+            let key = KeySpec::Ec(256).generate()?;
+            let signed = authority.sign(&request, &key, now(req))?;
+            data.insert("private_key".into(), private_key_pem(&key)?.as_str().into());
+            signed
+        } else {
+            let csr = field_str(d, "csr").ok_or_else(|| ApiError::bad("csr is required"))?;
+            let spki = with_verified_csr(&csr, |c| {
+                rcgen::SubjectPublicKeyInfo::from_der(c.certification_request_info.subject_pki.raw)
+                    .map_err(|_| ApiError::bad("csr: unsupported public key"))
+            })?;
+            authority.sign(&request, &spki, now(req))?
+        };
+        data.insert("spiffe_id".into(), id.as_str().into());
+        data.insert("svid".into(), signed.pem.into());
+        data.insert("bundle".into(), authority.certificate.clone().into());
+        data.insert("serial_number".into(), signed.serial.into());
+        data.insert("expires_at".into(), signed.not_after.into());
+        Ok(Response::data(data))
+    }
+}
+
+/// The SPIFFE bundle document (SPIFFE Trust Domain and Bundle §4): the authority as a JWK
+/// with `use: x509-svid` and its certificate in `x5c` (no `kid`, as the standard says for
+/// X.509 authorities), the sequence number and the refresh hint.
+fn bundle_document(config: &Config, authority: &Authority) -> Result<Vec<u8>, ApiError> {
+    let der = authority.der()?;
+    let spki = match X509Certificate::from_der(&der) {
+        Ok((_, cert)) => cert.tbs_certificate.subject_pki.raw.to_vec(),
+        Err(_) => return Err(ApiError::internal("the stored authority is corrupt")),
+    };
+    let jwk = PublicKey::from_spki_der(&spki)
+        .and_then(|k| k.to_jwk())
+        .map_err(|_| ApiError::internal("the authority's key has no JWK form"))?;
+    let mut key: Map<String, Value> = serde_json::from_str(&jwk)
+        .map_err(|_| ApiError::internal("the authority's JWK is not JSON"))?;
+    key.remove("kid");
+    key.insert("use".into(), "x509-svid".into());
+    key.insert("x5c".into(), json!([base64_encode(&der)]));
+    serde_json::to_vec(&json!({
+        "keys": [key],
+        "spiffe_sequence": config.sequence,
+        "spiffe_refresh_hint": config.refresh_hint,
+    }))
+    .map_err(|_| ApiError::internal("encoding the bundle"))
+}
+
+#[async_trait::async_trait]
+impl Engine for Identity {
+    async fn handle(&self, req: &Request, view: &View) -> Result<Response, ApiError> {
+        let path = req.path.trim_end_matches('/');
+        let (head, rest) = split_first(path);
+        let write = matches!(req.operation, Operation::Create | Operation::Update);
+        match (head, rest, req.operation) {
+            ("config", "", Operation::Read) => match view.get_json::<Config>(CONFIG_KEY).await? {
+                Some(c) => Ok(Response::data(c.to_data())),
+                None => Err(ApiError::NotFound),
+            },
+            ("config", "", _) if write => self.write_config(req, view).await,
+            ("x509", "mint", _) if write => self.x509(req, view, true).await,
+            ("x509", "sign", _) if write => self.x509(req, view, false).await,
+            ("bundle", "" | "pem", Operation::Read) => {
+                let pem = rest == "pem";
+                let content_type = if pem {
+                    "application/x-pem-file"
+                } else {
+                    "application/json"
+                };
+                let Some(config) = view.get_json::<Config>(CONFIG_KEY).await? else {
+                    return Ok(Response::raw(content_type, Vec::new()).with_status(204));
+                };
+                let authority = load_authority(view).await?;
+                let body = if pem {
+                    Pem::encode("CERTIFICATE", &authority.der()?)
+                        .map_err(|_| ApiError::internal("encoding PEM"))?
+                        .into_bytes()
+                } else {
+                    bundle_document(&config, &authority)?
+                };
+                Ok(Response::raw(content_type, body))
+            }
+            _ => Err(ApiError::UnsupportedPath),
+        }
+    }
+
+    /// The bundle is public, as a SPIFFE bundle endpoint is.
+    fn unauthenticated_paths(&self) -> &'static [&'static str] {
+        &["bundle", "bundle/pem"]
+    }
+
+    /// Minting and signing SVIDs change nothing stored.
+    fn read_only(&self, req: &Request) -> bool {
+        matches!(req.operation, Operation::Read | Operation::List) || req.path.starts_with("x509/")
+    }
+}

@@ -1,0 +1,377 @@
+//! Unit tests for the identity engine over a plain in-memory view: the authority and every
+//! SVID follow the X509-SVID rules (checked with x509-parser) and verify with rustls-webpki
+//! as client and server certificates; the bundle is a SPIFFE bundle document; bad input gets
+//! a 400 and changes nothing.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use rustls_pki_types::{CertificateDer, UnixTime};
+use serde_json::{Map, Value, json};
+use sigil_core::encoding::{Pem, base64_decode};
+use sigil_storage::Page;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use super::*;
+use crate::view::PlainStore;
+
+const NOW: u64 = 1_790_000_000;
+
+struct Fixture {
+    engine: Identity,
+    view: View,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Self {
+            engine: Identity::new(),
+            view: PlainStore::view(),
+        }
+    }
+
+    async fn call(&self, op: Operation, path: &str, body: Value) -> Result<Response, ApiError> {
+        let mut req = Request::new(op, path);
+        req.time = UNIX_EPOCH + Duration::from_secs(NOW);
+        if let Value::Object(m) = body {
+            req.data = m;
+        }
+        self.engine.handle(&req, &self.view).await
+    }
+
+    async fn write(&self, path: &str, body: Value) -> Map<String, Value> {
+        self.call(Operation::Update, path, body)
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e:?}"))
+            .data
+            .unwrap_or_default()
+    }
+
+    async fn raw(&self, path: &str) -> Vec<u8> {
+        self.call(Operation::Read, path, json!({}))
+            .await
+            .unwrap()
+            .raw
+            .expect("a raw body")
+            .body
+    }
+
+    async fn snapshot(&self) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        for prefix in ["", "authorities/"] {
+            for k in self.view.list(prefix, Page::default()).await.unwrap() {
+                if !k.ends_with('/') {
+                    let key = format!("{prefix}{k}");
+                    out.push((key.clone(), self.view.get(&key).await.unwrap().unwrap()));
+                }
+            }
+        }
+        out
+    }
+
+    async fn configured() -> Self {
+        let f = Self::new();
+        f.write("config", json!({"trust_domain": "example.org"}))
+            .await;
+        f
+    }
+}
+
+fn s(m: &Map<String, Value>, k: &str) -> String {
+    m[k].as_str().unwrap_or_else(|| panic!("no {k}")).to_owned()
+}
+
+fn der(pem: &str) -> Vec<u8> {
+    Pem::decode_expecting(pem, "CERTIFICATE").unwrap()
+}
+
+fn uris(cert: &X509Certificate<'_>) -> Vec<String> {
+    cert.subject_alternative_name()
+        .unwrap()
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|n| match n {
+                    GeneralName::URI(u) => Some((*u).to_owned()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Checks the X509-SVID leaf rules and verifies the chain for client and server use.
+fn check_svid(svid_pem: &str, ca_pem: &str, id: &str) {
+    let leaf_der = der(svid_pem);
+    let (_, leaf) = X509Certificate::from_der(&leaf_der).unwrap();
+    assert_eq!(uris(&leaf), [id]);
+    assert!(!leaf.is_ca());
+    let bc = leaf.basic_constraints().unwrap().expect("basicConstraints");
+    assert!(!bc.value.ca);
+    let ku = leaf.key_usage().unwrap().expect("keyUsage");
+    assert!(ku.critical, "keyUsage must be critical");
+    assert!(ku.value.digital_signature());
+    assert!(!ku.value.key_cert_sign() && !ku.value.crl_sign());
+    let eku = leaf.extended_key_usage().unwrap().expect("EKU");
+    assert!(eku.value.server_auth && eku.value.client_auth);
+    let aki = leaf.extensions().iter().any(|e| {
+        matches!(
+            e.parsed_extension(),
+            ParsedExtension::AuthorityKeyIdentifier(_)
+        )
+    });
+    assert!(aki, "AKI present");
+
+    let ca_der = der(ca_pem);
+    let ca = CertificateDer::from(ca_der.as_slice());
+    let anchor = webpki::anchor_from_trusted_cert(&ca).unwrap();
+    let leaf_cert = CertificateDer::from(leaf_der.as_slice());
+    let ee = webpki::EndEntityCert::try_from(&leaf_cert).unwrap();
+    let at = UnixTime::since_unix_epoch(Duration::from_secs(NOW + 60));
+    for usage in [
+        webpki::KeyUsage::client_auth(),
+        webpki::KeyUsage::server_auth(),
+    ] {
+        ee.verify_for_usage(
+            webpki::ALL_VERIFICATION_ALGS,
+            std::slice::from_ref(&anchor),
+            &[],
+            at,
+            usage,
+            None,
+            None,
+        )
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_trust_domain_gets_an_authority_with_its_id() {
+    let f = Fixture::new();
+    assert_eq!(
+        f.call(Operation::Read, "config", json!({})).await,
+        Err(ApiError::NotFound)
+    );
+    let got = f
+        .write("config", json!({"trust_domain": "example.org"}))
+        .await;
+    assert_eq!(got["trust_domain_id"], json!("spiffe://example.org"));
+    assert_eq!(got["x509_svid_ttl"], json!(3600));
+    let pem = String::from_utf8(f.raw("bundle/pem").await).unwrap();
+    let ca_der = der(&pem);
+    let (_, ca) = X509Certificate::from_der(&ca_der).unwrap();
+    assert!(ca.is_ca());
+    assert_eq!(uris(&ca), ["spiffe://example.org"]);
+    let ku = ca.key_usage().unwrap().unwrap().value;
+    assert!(ku.key_cert_sign() && ku.crl_sign());
+    assert_eq!(
+        ca.validity().not_after.timestamp(),
+        NOW as i64 + 30 * 24 * 3600
+    );
+    // Lifetimes change; the trust domain and key do not.
+    let got = f.write("config", json!({"x509_svid_ttl": "10m"})).await;
+    assert_eq!(got["x509_svid_ttl"], json!(600));
+    assert_eq!(
+        String::from_utf8(f.raw("bundle/pem").await).unwrap(),
+        pem,
+        "the authority stays"
+    );
+}
+
+#[tokio::test]
+async fn the_bundle_is_a_spiffe_bundle_document() {
+    let f = Fixture::new();
+    assert!(f.raw("bundle").await.is_empty(), "204 before configuration");
+    f.write(
+        "config",
+        json!({"trust_domain": "example.org", "bundle_refresh_hint": "2m"}),
+    )
+    .await;
+    let doc: Value = serde_json::from_slice(&f.raw("bundle").await).unwrap();
+    assert_eq!(doc["spiffe_sequence"], json!(1));
+    assert_eq!(doc["spiffe_refresh_hint"], json!(120));
+    let keys = doc["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    let key = &keys[0];
+    assert_eq!(key["use"], json!("x509-svid"));
+    assert_eq!(key["kty"], json!("EC"));
+    assert_eq!(key["crv"], json!("P-256"));
+    assert!(key.get("kid").is_none(), "X.509 authorities carry no kid");
+    let x5c = key["x5c"].as_array().unwrap();
+    assert_eq!(x5c.len(), 1);
+    let pem = String::from_utf8(f.raw("bundle/pem").await).unwrap();
+    assert_eq!(base64_decode(x5c[0].as_str().unwrap()).unwrap(), der(&pem));
+    assert_eq!(f.engine.unauthenticated_paths(), ["bundle", "bundle/pem"]);
+}
+
+#[tokio::test]
+async fn minted_and_signed_svids_follow_the_x509_svid_rules() {
+    let f = Fixture::configured().await;
+    let before = f.snapshot().await;
+    let id = "spiffe://example.org/ns/prod/sa/web";
+    let minted = f
+        .write(
+            "x509/mint",
+            json!({"spiffe_id": id, "dns_names": ["web.prod.svc"], "ttl": "5m"}),
+        )
+        .await;
+    assert_eq!(minted["spiffe_id"], json!(id));
+    check_svid(&s(&minted, "svid"), &s(&minted, "bundle"), id);
+    let leaf_der = der(&s(&minted, "svid"));
+    let (_, leaf) = X509Certificate::from_der(&leaf_der).unwrap();
+    assert_eq!(leaf.validity().not_after.timestamp(), NOW as i64 + 300);
+    assert_eq!(minted["expires_at"], json!(NOW + 300));
+    assert!(leaf.validity().not_before.timestamp() < NOW as i64);
+    // The returned key is the certificate's.
+    let key =
+        sigil_core::keys::PrivateKey::from_bytes(s(&minted, "private_key").as_bytes()).unwrap();
+    assert_eq!(
+        key.public_key().to_spki_der().unwrap(),
+        leaf.tbs_certificate.subject_pki.raw
+    );
+    // A CSR: the key stays with its owner; the SPIFFE ID is the request's, not the CSR's.
+    let owner = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["ignored.example".into()]).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    let csr = params.serialize_request(&owner).unwrap().pem().unwrap();
+    let signed = f
+        .write(
+            "x509/sign",
+            json!({"spiffe_id": "spiffe://example.org/agent/node1", "csr": csr}),
+        )
+        .await;
+    assert!(signed.get("private_key").is_none());
+    check_svid(
+        &s(&signed, "svid"),
+        &s(&signed, "bundle"),
+        "spiffe://example.org/agent/node1",
+    );
+    let signed_der = der(&s(&signed, "svid"));
+    let (_, cert) = X509Certificate::from_der(&signed_der).unwrap();
+    assert_eq!(
+        cert.tbs_certificate
+            .subject_pki
+            .subject_public_key
+            .data
+            .as_ref(),
+        rcgen::PublicKeyData::der_bytes(&owner)
+    );
+    // The default lifetime; and never past the authority.
+    assert_eq!(cert.validity().not_after.timestamp(), NOW as i64 + 3600);
+    let long = f
+        .write("x509/mint", json!({"spiffe_id": id, "ttl": "9000h"}))
+        .await;
+    assert_eq!(long["expires_at"], json!(NOW + 30 * 24 * 3600));
+    // Minting stores nothing.
+    assert_eq!(f.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_changes_nothing() {
+    let f = Fixture::new();
+    for (body, want) in [
+        (json!({}), "trust_domain is required"),
+        (json!({"trust_domain": "Example.org"}), "lowercase"),
+        (json!({"trust_domain": "example.org:443"}), "port"),
+        (
+            json!({"trust_domain": "example.org", "key_type": "dsa"}),
+            "unsupported key_type",
+        ),
+        (
+            json!({"trust_domain": "example.org", "x509_svid_ttl": "48h", "ca_ttl": "24h"}),
+            "cannot exceed",
+        ),
+    ] {
+        match f.call(Operation::Update, "config", body.clone()).await {
+            Err(ApiError::BadRequest(m)) => assert!(m[0].contains(want), "{body}: {m:?}"),
+            other => panic!("{body}: {other:?}"),
+        }
+        assert!(f.snapshot().await.is_empty(), "{body}");
+    }
+    assert!(matches!(
+        f.call(
+            Operation::Update,
+            "x509/mint",
+            json!({"spiffe_id": "spiffe://example.org/x"})
+        )
+        .await,
+        Err(ApiError::BadRequest(_))
+    ));
+
+    let f = Fixture::configured().await;
+    let before = f.snapshot().await;
+    let garbage_csr =
+        "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n";
+    for (path, body, want) in [
+        (
+            "config",
+            json!({"trust_domain": "other.org"}),
+            "cannot change",
+        ),
+        ("config", json!({"key_type": "rsa"}), "chosen when"),
+        ("x509/mint", json!({}), "spiffe_id is required"),
+        (
+            "x509/mint",
+            json!({"spiffe_id": "spiffe://other.org/x"}),
+            "not in the trust domain",
+        ),
+        (
+            "x509/mint",
+            json!({"spiffe_id": "spiffe://example.org"}),
+            "must have a path",
+        ),
+        (
+            "x509/mint",
+            json!({"spiffe_id": "spiffe://example.org/x/"}),
+            "spiffe_id",
+        ),
+        (
+            "x509/mint",
+            json!({"spiffe_id": "https://example.org/x"}),
+            "scheme",
+        ),
+        (
+            "x509/mint",
+            json!({"spiffe_id": "spiffe://example.org/x", "dns_names": ["a b"]}),
+            "not a DNS name",
+        ),
+        (
+            "x509/mint",
+            json!({"spiffe_id": "spiffe://example.org/x", "dns_names": vec!["a.example"; 33]}),
+            "at most 32",
+        ),
+        (
+            "x509/sign",
+            json!({"spiffe_id": "spiffe://example.org/x"}),
+            "csr is required",
+        ),
+        (
+            "x509/sign",
+            json!({"spiffe_id": "spiffe://example.org/x", "csr": garbage_csr}),
+            "csr",
+        ),
+    ] {
+        match f.call(Operation::Update, path, body.clone()).await {
+            Err(ApiError::BadRequest(m)) => assert!(m[0].contains(want), "{path} {body}: {m:?}"),
+            other => panic!("{path} {body}: {other:?}"),
+        }
+        assert_eq!(f.snapshot().await, before, "{path} {body}");
+    }
+    assert_eq!(
+        f.call(Operation::Read, "x509/mint", json!({})).await,
+        Err(ApiError::UnsupportedPath)
+    );
+}
+
+#[tokio::test]
+async fn ttl_defaults_are_used_for_zero() {
+    let f = Fixture::configured().await;
+    let got = f
+        .write(
+            "x509/mint",
+            json!({"spiffe_id": "spiffe://example.org/x", "ttl": 0}),
+        )
+        .await;
+    assert_eq!(got["expires_at"], json!(NOW + 3600));
+}

@@ -1,0 +1,160 @@
+"""Sigil's SPIFFE identity engine (mount type `spiffe`) through hvac and openssl.
+
+A trust domain is configured; its bundle is fetched without a token, in the SPIFFE bundle
+format and in PEM; X509-SVIDs minted by the server and signed from an openssl CSR are checked
+with `openssl x509 -text` (one URI SAN, CA:FALSE, critical key usage with Digital Signature,
+both TLS EKUs) and verified with `openssl verify -purpose sslclient` and `sslserver`
+against the bundle. Then a real mutual-TLS handshake (`openssl s_server` / `s_client`) with
+the two SVIDs. Bad input gets 400s. Prints OK last.
+"""
+
+import atexit
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import hvac
+import requests
+
+ADDR = os.environ["SIGIL_ADDR"]
+ROOT = os.environ["SIGIL_TOKEN"]
+CA = os.environ.get("SIGIL_CACERT") or True
+WORK = tempfile.mkdtemp(prefix="spiffe-ca-")
+atexit.register(shutil.rmtree, WORK, ignore_errors=True)
+TD = "example.org"
+
+
+def section(name):
+    print(f"-- {name}", flush=True)
+
+
+def path(name):
+    return os.path.join(WORK, name)
+
+
+def write(name, data):
+    with open(path(name), "wb" if isinstance(data, bytes) else "w") as f:
+        f.write(data)
+    return path(name)
+
+
+def openssl(*args):
+    out = subprocess.run(["openssl", *args], capture_output=True, text=True)
+    assert out.returncode == 0, f"openssl {' '.join(args)}: {out.stderr}"
+    return out.stdout + out.stderr
+
+
+client = hvac.Client(url=ADDR, token=ROOT, verify=CA)
+
+
+def raw(method, p, token=True, **kw):
+    headers = {"X-Vault-Token": ROOT} if token else {}
+    return requests.request(method, f"{ADDR}/v1/spiffe/{p}", headers=headers, verify=CA, **kw)
+
+
+section("trust domain")
+client.sys.enable_secrets_engine("spiffe", path="spiffe")
+cfg = client.write("spiffe/config", trust_domain=TD, x509_svid_ttl="30m")["data"]
+assert cfg["trust_domain_id"] == f"spiffe://{TD}" and cfg["x509_svid_ttl"] == 1800, cfg
+assert client.read("spiffe/config")["data"] == cfg
+
+section("bundle")
+doc = raw("GET", "bundle", token=False)
+assert doc.status_code == 200 and doc.headers["Content-Type"] == "application/json", doc.text
+bundle = doc.json()
+assert bundle["spiffe_sequence"] >= 1 and bundle["spiffe_refresh_hint"] > 0, bundle
+[key] = bundle["keys"]
+assert key["use"] == "x509-svid" and "kid" not in key and len(key["x5c"]) == 1, key
+pem = raw("GET", "bundle/pem", token=False)
+assert pem.status_code == 200 and pem.text.startswith("-----BEGIN CERTIFICATE-----"), pem.text
+write("bundle.pem", pem.text)
+write("bundle.der", base64.b64decode(key["x5c"][0]))
+assert openssl("x509", "-inform", "DER", "-in", path("bundle.der")) == openssl("x509", "-in", path("bundle.pem"))
+ca_text = openssl("x509", "-in", path("bundle.pem"), "-noout", "-text")
+assert "CA:TRUE" in ca_text and f"URI:spiffe://{TD}\n" in ca_text, ca_text
+
+
+def check_svid(name, spiffe_id):
+    text = openssl("x509", "-in", path(name), "-noout", "-text")
+    assert text.count("URI:") == 1 and f"URI:{spiffe_id}" in text, text
+    assert "CA:FALSE" in text, text
+    assert "X509v3 Key Usage: critical" in text and "Digital Signature" in text, text
+    assert "Certificate Sign" not in text and "CRL Sign" not in text, text
+    assert "TLS Web Server Authentication" in text and "TLS Web Client Authentication" in text, text
+    for purpose in ("sslclient", "sslserver"):
+        out = openssl("verify", "-purpose", purpose, "-CAfile", path("bundle.pem"), path(name))
+        assert out.strip().endswith(": OK"), out
+
+
+section("x509/mint")
+web_id = f"spiffe://{TD}/ns/prod/sa/web"
+minted = client.write("spiffe/x509/mint", spiffe_id=web_id, dns_names=["web.prod.svc"])["data"]
+assert minted["spiffe_id"] == web_id and minted["bundle"].strip() == pem.text.strip(), minted
+write("web.pem", minted["svid"])
+write("web.key", minted["private_key"])
+check_svid("web.pem", web_id)
+assert "DNS:web.prod.svc" in openssl("x509", "-in", path("web.pem"), "-noout", "-text")
+assert openssl("x509", "-in", path("web.pem"), "-noout", "-pubkey") == openssl("pkey", "-in", path("web.key"), "-pubout")
+left = minted["expires_at"] - int(time.time())
+assert 1700 < left <= 1800, left
+
+section("x509/sign (the key stays with its owner)")
+openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", path("cli.key"), "-out", path("cli.csr"), "-subj", "/CN=ignored")
+cli_id = f"spiffe://{TD}/ns/prod/sa/client"
+signed = client.write("spiffe/x509/sign", spiffe_id=cli_id, csr=open(path("cli.csr")).read(), ttl="10m")["data"]
+assert "private_key" not in signed, signed
+write("cli.pem", signed["svid"])
+check_svid("cli.pem", cli_id)
+assert openssl("x509", "-in", path("cli.pem"), "-noout", "-pubkey") == openssl("pkey", "-in", path("cli.key"), "-pubout")
+
+section("mutual TLS with the two SVIDs")
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+server = subprocess.Popen(
+    ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", path("web.pem"), "-key", path("web.key"),
+     "-CAfile", path("bundle.pem"), "-Verify", "1", "-verify_return_error", "-www"],
+    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+)
+atexit.register(server.kill)
+for _ in range(100):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        break
+    except OSError:
+        time.sleep(0.05)
+hs = subprocess.run(
+    ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-cert", path("cli.pem"), "-key", path("cli.key"),
+     "-CAfile", path("bundle.pem"), "-verify_return_error", "-brief"],
+    input="GET / HTTP/1.0\r\n\r\n", capture_output=True, text=True, timeout=20,
+)
+assert hs.returncode == 0 and "Verification: OK" in hs.stdout + hs.stderr, hs
+no_cert = subprocess.run(
+    ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-CAfile", path("bundle.pem"), "-brief"],
+    input="GET / HTTP/1.0\r\n\r\n", capture_output=True, text=True, timeout=20,
+)
+assert "HTTP/1.0 200" not in no_cert.stdout, no_cert.stdout
+server.kill()
+
+section("bad input")
+for body, needle in (
+    ({"spiffe_id": "spiffe://other.org/x"}, "not in the trust domain"),
+    ({"spiffe_id": f"spiffe://{TD}"}, "must have a path"),
+    ({"spiffe_id": f"spiffe://{TD}/a//b"}, "empty segment"),
+    ({}, "spiffe_id is required"),
+):
+    r = raw("POST", "x509/mint", json=body)
+    assert r.status_code == 400 and needle in " ".join(r.json()["errors"]), (body, r.text)
+r = raw("POST", "x509/sign", json={"spiffe_id": f"spiffe://{TD}/x", "csr": "garbage"})
+assert r.status_code == 400, r.text
+r = raw("POST", "config", json={"trust_domain": "other.org"})
+assert r.status_code == 400 and "cannot change" in r.text, r.text
+assert raw("POST", "x509/mint", token=False, json={"spiffe_id": web_id}).status_code in (401, 403)
+
+print("OK")
