@@ -1,0 +1,103 @@
+//! X509-SVID minting rate of the identity engine: SVIDs signed from agent-made keys (the
+//! `x509/sign` path agents use, a CSR each) and minted with a server-made key (`x509/mint`),
+//! on all cores, through the engine over the barrier-encrypted embedded store (minting
+//! writes nothing). Prints figures only; it asserts nothing about time.
+//!
+//!   cargo bench -p sigil-server --bench spiffe_mint
+//!   SIGIL_BENCH_MINT_N=20000 cargo bench -p sigil-server --bench spiffe_mint
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark")]
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use serde_json::{Value, json};
+use sigil_server::api::{Operation, Request};
+use sigil_server::barrier::Barrier;
+use sigil_server::engine::Engine;
+use sigil_server::identity::Identity;
+use sigil_server::view::View;
+use sigil_storage::Embedded;
+
+async fn call(engine: &Identity, view: &View, path: &str, body: Value) {
+    let mut req = Request::new(Operation::Update, path);
+    req.time = SystemTime::now();
+    if let Value::Object(m) = body {
+        req.data = m;
+    }
+    engine
+        .handle(&req, view)
+        .await
+        .unwrap_or_else(|e| panic!("{path}: {e:?}"));
+}
+
+/// Runs `n` calls of `path` with bodies from `body(i)` on every core; returns SVIDs/s.
+async fn rate(engine: &Arc<Identity>, view: &View, path: &'static str, bodies: Vec<Value>) -> f64 {
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let n = bodies.len();
+    let mut chunks: Vec<Vec<Value>> = (0..workers).map(|_| Vec::new()).collect();
+    for (i, b) in bodies.into_iter().enumerate() {
+        chunks[i % workers].push(b);
+    }
+    let started = Instant::now();
+    let tasks: Vec<_> = chunks
+        .into_iter()
+        .map(|chunk| {
+            let (engine, view) = (engine.clone(), view.clone());
+            tokio::spawn(async move {
+                for body in chunk {
+                    call(&engine, &view, path, body).await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = std::env::var("SIGIL_BENCH_MINT_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Arc::new(Embedded::open(&dir.path().join("sigil.redb")).unwrap());
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let barrier = Barrier::create(backend, &[7u8; 32], now).await.unwrap();
+    let view = View::new(Arc::new(barrier), "logical/spiffe/");
+    let engine = Arc::new(Identity::new());
+    call(
+        &engine,
+        &view,
+        "config",
+        json!({"trust_domain": "bench.example"}),
+    )
+    .await;
+
+    // Agents make their keys and CSRs; that cost is theirs, so it is made before timing.
+    let csrs: Vec<Value> = (0..n)
+        .map(|i| {
+            let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+            let mut params = rcgen::CertificateParams::default();
+            params.distinguished_name = rcgen::DistinguishedName::new();
+            let csr = params.serialize_request(&key).unwrap().pem().unwrap();
+            json!({"spiffe_id": format!("spiffe://bench.example/w/{i}"), "csr": csr})
+        })
+        .collect();
+    let signed = rate(&engine, &view, "x509/sign", csrs).await;
+    let bodies = (0..n)
+        .map(|i| json!({"spiffe_id": format!("spiffe://bench.example/w/{i}")}))
+        .collect();
+    let minted = rate(&engine, &view, "x509/mint", bodies).await;
+    println!("{n} X509-SVIDs per path, all cores:");
+    println!("| path | SVIDs/s |");
+    println!("|---|---:|");
+    println!("| x509/sign (CSR from the agent) | {signed:.0} |");
+    println!("| x509/mint (key made by the server) | {minted:.0} |");
+}
