@@ -3,9 +3,12 @@
 //! with the key made here (`x509/mint`, what `sigil x509 mint` and tests use) or from a CSR
 //! whose key never leaves its owner (`x509/sign`, what node agents use).
 //!
+//! Registration entries ([`entry`]): `entry` creates, `entry/:id` reads, updates and
+//! deletes, `LIST entries` lists with `key_info`.
+//!
 //! Storage in the mount's view: `config` (the trust domain, lifetimes, the bundle's
-//! sequence number and refresh hint) and `authorities/active` (the CA, key included: the
-//! barrier encrypts it). The bundle (`bundle`, `bundle/pem`) is public, as a SPIFFE bundle
+//! sequence number and refresh hint), `authorities/active` (the CA, key included: the
+//! barrier encrypts it) and `entries/<uuid>`. The bundle (`bundle`, `bundle/pem`) is public, as a SPIFFE bundle
 //! endpoint is: relying parties and federated trust domains fetch it without a token.
 //!
 //! The mount type is `spiffe`, not `identity`, because Vault's clients already know
@@ -16,6 +19,7 @@ use serde_json::{Map, Value, json};
 use sigil_core::encoding::{Pem, base64_encode};
 use sigil_core::keys::PublicKey;
 use sigil_core::spiffe::{SpiffeId, TrustDomain};
+use sigil_storage::Page;
 use tokio::sync::Mutex;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
@@ -26,11 +30,13 @@ use crate::engine::{Engine, split_first};
 use crate::pki::{KeySpec, private_key_pem, with_verified_csr};
 use crate::view::{View, ViewOp, to_json};
 
+mod entry;
 mod svid;
 
 #[cfg(test)]
 mod tests;
 
+use entry::Entry;
 use svid::{Authority, MAX_DNS_NAMES, SvidRequest};
 
 const CONFIG_KEY: &str = "config";
@@ -226,6 +232,57 @@ impl Identity {
     }
 }
 
+impl Identity {
+    /// Every stored entry.
+    async fn all_entries(view: &View) -> Result<Vec<Entry>, ApiError> {
+        let mut out = Vec::new();
+        for id in view.list("entries/", Page::default()).await? {
+            if let Some(e) = view.get_json::<Entry>(&format!("entries/{id}")).await? {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `entry` (create) and `entry/:id` (update): the body over a blank or the stored entry,
+    /// refused when another entry is the same registration.
+    async fn write_entry(
+        &self,
+        req: &Request,
+        view: &View,
+        id: Option<&str>,
+    ) -> Result<Response, ApiError> {
+        let config = load_config(view).await?;
+        let _guard = self.lock.lock().await;
+        let base = match id {
+            None => Entry::blank(uuid::Uuid::new_v4().to_string(), &config.trust_domain),
+            Some(id) => view
+                .get_json::<Entry>(&entry_key(id)?)
+                .await?
+                .ok_or(ApiError::NotFound)?,
+        };
+        let entry = Entry::from_body(&req.data, base, &config.trust_domain)?;
+        if let Some(twin) = Self::all_entries(view)
+            .await?
+            .into_iter()
+            .find(|e| e.id != entry.id && e.same_registration(&entry))
+        {
+            return Err(ApiError::bad(format!(
+                "an entry with this spiffe_id, parent_id and selectors exists: {}",
+                twin.id
+            )));
+        }
+        view.put_json(&entry_key(&entry.id)?, &entry).await?;
+        Ok(Response::data(entry.to_data()))
+    }
+}
+
+/// Where entry `id` lives; an id is a UUID, so anything else names no entry.
+fn entry_key(id: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(id).map_err(|_| ApiError::NotFound)?;
+    Ok(format!("entries/{id}"))
+}
+
 /// The SPIFFE bundle document (SPIFFE Trust Domain and Bundle §4): the authority as a JWK
 /// with `use: x509-svid` and its certificate in `x5c` (no `kid`, as the standard says for
 /// X.509 authorities), the sequence number and the refresh hint.
@@ -263,6 +320,35 @@ impl Engine for Identity {
                 None => Err(ApiError::NotFound),
             },
             ("config", "", _) if write => self.write_config(req, view).await,
+            ("entry", "", _) if write => self.write_entry(req, view, None).await,
+            ("entry", id, _) if write => self.write_entry(req, view, Some(id)).await,
+            ("entry", id, Operation::Read) if !id.is_empty() => {
+                match view.get_json::<Entry>(&entry_key(id)?).await? {
+                    Some(e) => Ok(Response::data(e.to_data())),
+                    None => Err(ApiError::NotFound),
+                }
+            }
+            ("entry", id, Operation::Delete) if !id.is_empty() => {
+                let key = entry_key(id)?;
+                let _guard = self.lock.lock().await;
+                view.delete(&key).await?;
+                Ok(Response::empty())
+            }
+            ("entries", "", Operation::List) => {
+                let mut keys = Vec::new();
+                let mut info = Map::new();
+                for e in Self::all_entries(view).await? {
+                    info.insert(
+                        e.id.clone(),
+                        json!({"spiffe_id": e.spiffe_id, "parent_id": e.parent_id}),
+                    );
+                    keys.push(e.id);
+                }
+                if keys.is_empty() {
+                    return Err(ApiError::NotFound);
+                }
+                Ok(Response::json(json!({"keys": keys, "key_info": info})))
+            }
             ("x509", "mint", _) if write => self.x509(req, view, true).await,
             ("x509", "sign", _) if write => self.x509(req, view, false).await,
             ("bundle", "" | "pem", Operation::Read) => {

@@ -47,6 +47,14 @@ impl Fixture {
             .unwrap_or_default()
     }
 
+    async fn read_data(&self, path: &str) -> Map<String, Value> {
+        self.call(Operation::Read, path, json!({}))
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e:?}"))
+            .data
+            .unwrap_or_default()
+    }
+
     async fn raw(&self, path: &str) -> Vec<u8> {
         self.call(Operation::Read, path, json!({}))
             .await
@@ -58,7 +66,7 @@ impl Fixture {
 
     async fn snapshot(&self) -> Vec<(String, Vec<u8>)> {
         let mut out = Vec::new();
-        for prefix in ["", "authorities/"] {
+        for prefix in ["", "authorities/", "entries/"] {
             for k in self.view.list(prefix, Page::default()).await.unwrap() {
                 if !k.ends_with('/') {
                     let key = format!("{prefix}{k}");
@@ -374,4 +382,102 @@ async fn ttl_defaults_are_used_for_zero() {
         )
         .await;
     assert_eq!(got["expires_at"], json!(NOW + 3600));
+}
+
+#[tokio::test]
+async fn entries_are_created_read_updated_listed_and_deleted() {
+    let f = Fixture::new();
+    let body = json!({
+        "spiffe_id": "spiffe://example.org/web",
+        "parent_id": "spiffe://example.org/sigil/agent/join_token/n1",
+        "selectors": ["unix:uid:1000"],
+        "x509_svid_ttl": "10m",
+        "dns_names": ["web.example.org"],
+        "federates_with": ["partner.test"],
+        "hint": "internal",
+    });
+    // No trust domain yet.
+    assert!(matches!(
+        f.call(Operation::Update, "entry", body.clone()).await,
+        Err(ApiError::BadRequest(_))
+    ));
+    f.write("config", json!({"trust_domain": "example.org"}))
+        .await;
+    assert_eq!(
+        f.call(Operation::List, "entries", json!({})).await,
+        Err(ApiError::NotFound)
+    );
+    let created = f.write("entry", body.clone()).await;
+    let id = s(&created, "id");
+    assert_eq!(created["x509_svid_ttl"], json!(600));
+    assert_eq!(created["federates_with"], json!(["partner.test"]));
+    assert_eq!(f.read_data(&format!("entry/{id}")).await, created);
+    // The same registration again is refused; a different selector set is another entry.
+    let before = f.snapshot().await;
+    match f.call(Operation::Update, "entry", body.clone()).await {
+        Err(ApiError::BadRequest(m)) => assert!(m[0].contains(&id), "{m:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(f.snapshot().await, before);
+    let mut other = body.clone();
+    other["selectors"] = json!(["unix:uid:1001"]);
+    let second = f.write("entry", other).await;
+    // Update: only the fields sent change; it may not become the first one's twin.
+    let updated = f
+        .write(
+            &format!("entry/{id}"),
+            json!({"admin": true, "hint": "renamed"}),
+        )
+        .await;
+    assert_eq!(updated["admin"], json!(true));
+    assert_eq!(updated["selectors"], json!(["unix:uid:1000"]));
+    let before = f.snapshot().await;
+    let clash = f
+        .call(
+            Operation::Update,
+            &format!("entry/{}", s(&second, "id")),
+            json!({"selectors": ["unix:uid:1000"]}),
+        )
+        .await;
+    assert!(matches!(clash, Err(ApiError::BadRequest(_))));
+    assert_eq!(f.snapshot().await, before);
+    let listed = f
+        .call(Operation::List, "entries", json!({}))
+        .await
+        .unwrap()
+        .data
+        .unwrap();
+    assert_eq!(listed["keys"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        listed["key_info"][&id]["spiffe_id"],
+        json!("spiffe://example.org/web")
+    );
+    f.call(Operation::Delete, &format!("entry/{id}"), json!({}))
+        .await
+        .unwrap();
+    for path in [format!("entry/{id}"), "entry/not-a-uuid".into()] {
+        assert_eq!(
+            f.call(Operation::Read, &path, json!({})).await,
+            Err(ApiError::NotFound),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        f.call(
+            Operation::Update,
+            &format!("entry/{id}"),
+            json!({"admin": false})
+        )
+        .await,
+        Err(ApiError::NotFound)
+    );
+    // A bad body stores nothing.
+    let before = f.snapshot().await;
+    let mut bad = body;
+    bad["selectors"] = json!(["nocolon"]);
+    assert!(matches!(
+        f.call(Operation::Update, "entry", bad).await,
+        Err(ApiError::BadRequest(_))
+    ));
+    assert_eq!(f.snapshot().await, before);
 }

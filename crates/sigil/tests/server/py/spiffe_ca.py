@@ -142,6 +142,24 @@ no_cert = subprocess.run(
 assert "HTTP/1.0 200" not in no_cert.stdout, no_cert.stdout
 server.kill()
 
+section("registration entries")
+entry = client.write(
+    "spiffe/entry", spiffe_id=web_id, parent_id=f"spiffe://{TD}/sigil/agent/join_token/node1",
+    selectors=["unix:uid:1000", "unix:gid:1000"], x509_svid_ttl="15m", dns_names=["web.prod.svc"],
+)["data"]
+eid = entry["id"]
+assert entry["selectors"] == ["unix:gid:1000", "unix:uid:1000"] and entry["x509_svid_ttl"] == 900, entry
+assert client.read(f"spiffe/entry/{eid}")["data"] == entry
+listed = client.list("spiffe/entries")["data"]
+assert listed["keys"] == [eid] and listed["key_info"][eid]["spiffe_id"] == web_id, listed
+dup = raw("POST", "entry", json={"spiffe_id": web_id, "parent_id": entry["parent_id"],
+                                 "selectors": ["unix:uid:1000", "unix:gid:1000"]})
+assert dup.status_code == 400 and eid in dup.text, dup.text
+updated = client.write(f"spiffe/entry/{eid}", hint="web")["data"]
+assert updated["hint"] == "web" and updated["selectors"] == entry["selectors"], updated
+client.delete(f"spiffe/entry/{eid}")
+assert raw("GET", f"entry/{eid}").status_code == 404
+
 section("bad input")
 for body, needle in (
     ({"spiffe_id": "spiffe://other.org/x"}, "not in the trust domain"),
