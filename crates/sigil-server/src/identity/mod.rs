@@ -31,18 +31,23 @@ use crate::pki::{KeySpec, private_key_pem, with_verified_csr};
 use crate::view::{View, ViewOp, to_json};
 
 mod entry;
+mod jwt;
 mod svid;
 
 #[cfg(test)]
 mod tests;
 
 use entry::Entry;
+use jwt::{JwtKey, MAX_AUDIENCES};
 use svid::{Authority, MAX_DNS_NAMES, SvidRequest};
 
 const CONFIG_KEY: &str = "config";
 const AUTHORITY_KEY: &str = "authorities/active";
+const JWT_KEY: &str = "authorities/jwt";
 /// An X509-SVID's lifetime unless configured (SPIRE's default).
 const DEFAULT_SVID_TTL: u64 = 3600;
+/// A JWT-SVID's lifetime unless configured (SPIRE's default).
+const DEFAULT_JWT_TTL: u64 = 300;
 /// The authority's lifetime unless configured. Longer than SPIRE's 24 h because this engine
 /// does not rotate its authority yet; rotation (prepare, activate, retire) comes with it.
 const DEFAULT_CA_TTL: u64 = 30 * 24 * 3600;
@@ -54,6 +59,8 @@ const DEFAULT_REFRESH_HINT: u64 = 300;
 struct Config {
     trust_domain: TrustDomain,
     x509_svid_ttl: u64,
+    #[serde(default = "default_jwt_ttl")]
+    jwt_svid_ttl: u64,
     ca_ttl: u64,
     key_type: String,
     key_bits: u32,
@@ -63,12 +70,17 @@ struct Config {
     refresh_hint: u64,
 }
 
+const fn default_jwt_ttl() -> u64 {
+    DEFAULT_JWT_TTL
+}
+
 impl Config {
     fn to_data(&self) -> Map<String, Value> {
         match json!({
             "trust_domain": self.trust_domain.name(),
             "trust_domain_id": self.trust_domain.id().as_str(),
             "x509_svid_ttl": self.x509_svid_ttl,
+            "jwt_svid_ttl": self.jwt_svid_ttl,
             "ca_ttl": self.ca_ttl,
             "key_type": self.key_type,
             "key_bits": self.key_bits,
@@ -147,6 +159,7 @@ impl Identity {
                     ));
                 }
                 c.x509_svid_ttl = ttl(d, "x509_svid_ttl", c.x509_svid_ttl)?;
+                c.jwt_svid_ttl = ttl(d, "jwt_svid_ttl", c.jwt_svid_ttl)?;
                 c.ca_ttl = ttl(d, "ca_ttl", c.ca_ttl)?;
                 c.refresh_hint = ttl(d, "bundle_refresh_hint", c.refresh_hint)?;
                 c
@@ -158,6 +171,7 @@ impl Identity {
                 let c = Config {
                     trust_domain: td,
                     x509_svid_ttl: ttl(d, "x509_svid_ttl", DEFAULT_SVID_TTL)?,
+                    jwt_svid_ttl: ttl(d, "jwt_svid_ttl", DEFAULT_JWT_TTL)?,
                     ca_ttl: ttl(d, "ca_ttl", DEFAULT_CA_TTL)?,
                     key_type: spec.name().to_owned(),
                     key_bits: spec.bits(),
@@ -166,6 +180,7 @@ impl Identity {
                 };
                 let authority = Authority::generate(&c.trust_domain, spec, c.ca_ttl, now(req))?;
                 ops.push(ViewOp::Put(AUTHORITY_KEY.into(), to_json(&authority)?));
+                ops.push(ViewOp::Put(JWT_KEY.into(), to_json(&JwtKey::generate()?)?));
                 c
             }
         };
@@ -181,22 +196,7 @@ impl Identity {
     async fn x509(&self, req: &Request, view: &View, mint: bool) -> Result<Response, ApiError> {
         let d = &req.data;
         let config = load_config(view).await?;
-        let id = field_str(d, "spiffe_id")
-            .ok_or_else(|| ApiError::bad("spiffe_id is required"))
-            .and_then(|t| {
-                SpiffeId::parse(&t).map_err(|e| ApiError::bad(format!("spiffe_id: {e}")))
-            })?;
-        if !id.is_member_of(&config.trust_domain) {
-            return Err(ApiError::bad(format!(
-                "spiffe_id {id} is not in the trust domain {}",
-                config.trust_domain
-            )));
-        }
-        if id.path().is_empty() {
-            return Err(ApiError::bad(
-                "spiffe_id must have a path: the trust domain's own ID names no workload",
-            ));
-        }
+        let id = workload_id(d, &config)?;
         let dns_names = strings_field(d, "dns_names")?.unwrap_or_default();
         if dns_names.len() > MAX_DNS_NAMES || dns_names.iter().any(|n| n.len() > 253) {
             return Err(ApiError::bad(format!(
@@ -277,6 +277,63 @@ impl Identity {
     }
 }
 
+/// The request's `spiffe_id`: a workload of the configured trust domain.
+fn workload_id(d: &Map<String, Value>, config: &Config) -> Result<SpiffeId, ApiError> {
+    let id = field_str(d, "spiffe_id")
+        .ok_or_else(|| ApiError::bad("spiffe_id is required"))
+        .and_then(|t| SpiffeId::parse(&t).map_err(|e| ApiError::bad(format!("spiffe_id: {e}"))))?;
+    if !id.is_member_of(&config.trust_domain) {
+        return Err(ApiError::bad(format!(
+            "spiffe_id {id} is not in the trust domain {}",
+            config.trust_domain
+        )));
+    }
+    if id.path().is_empty() {
+        return Err(ApiError::bad(
+            "spiffe_id must have a path: the trust domain's own ID names no workload",
+        ));
+    }
+    Ok(id)
+}
+
+async fn load_jwt_key(view: &View) -> Result<JwtKey, ApiError> {
+    view.get_json(JWT_KEY)
+        .await?
+        .ok_or_else(|| ApiError::internal("the trust domain has no JWT signing key"))
+}
+
+impl Identity {
+    /// `jwt/mint`: a JWT-SVID for `spiffe_id` and `audience` (one or more), valid for `ttl`.
+    async fn jwt(req: &Request, view: &View) -> Result<Response, ApiError> {
+        let d = &req.data;
+        let config = load_config(view).await?;
+        let id = workload_id(d, &config)?;
+        let audience = strings_field(d, "audience")?.unwrap_or_default();
+        if audience.is_empty() {
+            return Err(ApiError::bad("audience must be specified"));
+        }
+        if audience.len() > MAX_AUDIENCES || audience.iter().any(|a| a.is_empty() || a.len() > 256)
+        {
+            return Err(ApiError::bad(format!(
+                "audience: 1 to {MAX_AUDIENCES} non-empty values of at most 256 characters"
+            )));
+        }
+        let t = now(req);
+        let exp = t
+            .saturating_add(i64::try_from(ttl(d, "ttl", config.jwt_svid_ttl)?).unwrap_or(i64::MAX));
+        let token = load_jwt_key(view).await?.mint(&id, &audience, t, exp)?;
+        Ok(Response::data(
+            [
+                ("spiffe_id".to_owned(), Value::from(id.as_str())),
+                ("token".to_owned(), token.into()),
+                ("expires_at".to_owned(), exp.into()),
+            ]
+            .into_iter()
+            .collect(),
+        ))
+    }
+}
+
 /// Where entry `id` lives; an id is a UUID, so anything else names no entry.
 fn entry_key(id: &str) -> Result<String, ApiError> {
     uuid::Uuid::parse_str(id).map_err(|_| ApiError::NotFound)?;
@@ -286,7 +343,11 @@ fn entry_key(id: &str) -> Result<String, ApiError> {
 /// The SPIFFE bundle document (SPIFFE Trust Domain and Bundle §4): the authority as a JWK
 /// with `use: x509-svid` and its certificate in `x5c` (no `kid`, as the standard says for
 /// X.509 authorities), the sequence number and the refresh hint.
-fn bundle_document(config: &Config, authority: &Authority) -> Result<Vec<u8>, ApiError> {
+fn bundle_document(
+    config: &Config,
+    authority: &Authority,
+    jwt: Option<&JwtKey>,
+) -> Result<Vec<u8>, ApiError> {
     let der = authority.der()?;
     let spki = match X509Certificate::from_der(&der) {
         Ok((_, cert)) => cert.tbs_certificate.subject_pki.raw.to_vec(),
@@ -300,8 +361,12 @@ fn bundle_document(config: &Config, authority: &Authority) -> Result<Vec<u8>, Ap
     key.remove("kid");
     key.insert("use".into(), "x509-svid".into());
     key.insert("x5c".into(), json!([base64_encode(&der)]));
+    let mut keys = vec![Value::Object(key)];
+    if let Some(jwt) = jwt {
+        keys.push(Value::Object(jwt.bundle_jwk()?));
+    }
     serde_json::to_vec(&json!({
-        "keys": [key],
+        "keys": keys,
         "spiffe_sequence": config.sequence,
         "spiffe_refresh_hint": config.refresh_hint,
     }))
@@ -349,6 +414,22 @@ impl Engine for Identity {
                 }
                 Ok(Response::json(json!({"keys": keys, "key_info": info})))
             }
+            ("jwt", "mint", _) if write => Self::jwt(req, view).await,
+            ("jwks", "", Operation::Read) => {
+                // The JWT keys alone as a plain JWKS (no `use`), as an OIDC discovery
+                // document's `jwks_uri` serves them.
+                let keys = match view.get_json::<JwtKey>(JWT_KEY).await? {
+                    Some(k) => {
+                        let mut jwk = k.bundle_jwk()?;
+                        jwk.remove("use");
+                        vec![Value::Object(jwk)]
+                    }
+                    None => Vec::new(),
+                };
+                let body = serde_json::to_vec(&json!({ "keys": keys }))
+                    .map_err(|_| ApiError::internal("encoding the JWKS"))?;
+                Ok(Response::raw("application/json", body))
+            }
             ("x509", "mint", _) if write => self.x509(req, view, true).await,
             ("x509", "sign", _) if write => self.x509(req, view, false).await,
             ("bundle", "" | "pem", Operation::Read) => {
@@ -367,7 +448,8 @@ impl Engine for Identity {
                         .map_err(|_| ApiError::internal("encoding PEM"))?
                         .into_bytes()
                 } else {
-                    bundle_document(&config, &authority)?
+                    let jwt: Option<JwtKey> = view.get_json(JWT_KEY).await?;
+                    bundle_document(&config, &authority, jwt.as_ref())?
                 };
                 Ok(Response::raw(content_type, body))
             }
@@ -377,11 +459,13 @@ impl Engine for Identity {
 
     /// The bundle is public, as a SPIFFE bundle endpoint is.
     fn unauthenticated_paths(&self) -> &'static [&'static str] {
-        &["bundle", "bundle/pem"]
+        &["bundle", "bundle/pem", "jwks"]
     }
 
     /// Minting and signing SVIDs change nothing stored.
     fn read_only(&self, req: &Request) -> bool {
-        matches!(req.operation, Operation::Read | Operation::List) || req.path.starts_with("x509/")
+        matches!(req.operation, Operation::Read | Operation::List)
+            || req.path.starts_with("x509/")
+            || req.path == "jwt/mint"
     }
 }

@@ -200,8 +200,10 @@ async fn the_bundle_is_a_spiffe_bundle_document() {
     assert_eq!(doc["spiffe_sequence"], json!(1));
     assert_eq!(doc["spiffe_refresh_hint"], json!(120));
     let keys = doc["keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 1);
+    assert_eq!(keys.len(), 2, "the X.509 authority and the JWT key");
     let key = &keys[0];
+    assert_eq!(keys[1]["use"], json!("jwt-svid"));
+    assert!(keys[1]["kid"].as_str().is_some_and(|k| !k.is_empty()));
     assert_eq!(key["use"], json!("x509-svid"));
     assert_eq!(key["kty"], json!("EC"));
     assert_eq!(key["crv"], json!("P-256"));
@@ -210,7 +212,10 @@ async fn the_bundle_is_a_spiffe_bundle_document() {
     assert_eq!(x5c.len(), 1);
     let pem = String::from_utf8(f.raw("bundle/pem").await).unwrap();
     assert_eq!(base64_decode(x5c[0].as_str().unwrap()).unwrap(), der(&pem));
-    assert_eq!(f.engine.unauthenticated_paths(), ["bundle", "bundle/pem"]);
+    assert_eq!(
+        f.engine.unauthenticated_paths(),
+        ["bundle", "bundle/pem", "jwks"]
+    );
 }
 
 #[tokio::test]
@@ -480,4 +485,60 @@ async fn entries_are_created_read_updated_listed_and_deleted() {
         Err(ApiError::BadRequest(_))
     ));
     assert_eq!(f.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn jwt_svids_carry_only_the_standard_header_and_verify_with_the_bundle_key() {
+    let f = Fixture::configured().await;
+    let before = f.snapshot().await;
+    let id = "spiffe://example.org/ns/prod/sa/web";
+    let got = f
+        .write(
+            "jwt/mint",
+            json!({"spiffe_id": id, "audience": ["db", "cache"]}),
+        )
+        .await;
+    assert_eq!(got["expires_at"], json!(NOW + 300));
+    let token = s(&got, "token");
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3);
+    let decode = |p: &str| -> Value {
+        serde_json::from_slice(&sigil_core::encoding::base64url_decode(p).unwrap()).unwrap()
+    };
+    let jwks: Value = serde_json::from_slice(&f.raw("jwks").await).unwrap();
+    let jwk = &jwks["keys"][0];
+    assert!(jwk.get("use").is_none());
+    assert_eq!(
+        decode(parts[0]),
+        json!({"alg": "ES256", "kid": jwk["kid"], "typ": "JWT"})
+    );
+    assert_eq!(
+        decode(parts[1]),
+        json!({"sub": id, "aud": ["db", "cache"], "exp": NOW + 300, "iat": NOW})
+    );
+    let key = PublicKey::from_bytes(jwk.to_string().as_bytes()).unwrap();
+    let signature = sigil_core::encoding::base64url_decode(parts[2]).unwrap();
+    let scheme = sigil_core::keys::SignatureScheme::EcdsaP256Sha256Fixed;
+    let mut signed = format!("{}.{}", parts[0], parts[1]).into_bytes();
+    key.verify(&signed, &signature, scheme).unwrap();
+    signed[0] ^= 1;
+    assert!(key.verify(&signed, &signature, scheme).is_err());
+    for (body, want) in [
+        (json!({"spiffe_id": id}), "audience must be specified"),
+        (
+            json!({"spiffe_id": id, "audience": []}),
+            "audience must be specified",
+        ),
+        (json!({"spiffe_id": id, "audience": [""]}), "non-empty"),
+        (
+            json!({"spiffe_id": "spiffe://other.org/x", "audience": ["a"]}),
+            "not in the trust domain",
+        ),
+    ] {
+        match f.call(Operation::Update, "jwt/mint", body.clone()).await {
+            Err(ApiError::BadRequest(m)) => assert!(m[0].contains(want), "{body}: {m:?}"),
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+    assert_eq!(f.snapshot().await, before, "minting stores nothing");
 }

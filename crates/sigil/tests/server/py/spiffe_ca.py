@@ -1,7 +1,8 @@
 """Sigil's SPIFFE identity engine (mount type `spiffe`) through hvac and openssl.
 
 A trust domain is configured; its bundle is fetched without a token, in the SPIFFE bundle
-format and in PEM; X509-SVIDs minted by the server and signed from an openssl CSR are checked
+format and in PEM; JWT-SVIDs are verified by jwcrypto
+with the published JWKS; X509-SVIDs minted by the server and signed from an openssl CSR are checked
 with `openssl x509 -text` (one URI SAN, CA:FALSE, critical key usage with Digital Signature,
 both TLS EKUs) and verified with `openssl verify -purpose sslclient` and `sslserver`
 against the bundle. Then a real mutual-TLS handshake (`openssl s_server` / `s_client`) with
@@ -68,7 +69,8 @@ doc = raw("GET", "bundle", token=False)
 assert doc.status_code == 200 and doc.headers["Content-Type"] == "application/json", doc.text
 bundle = doc.json()
 assert bundle["spiffe_sequence"] >= 1 and bundle["spiffe_refresh_hint"] > 0, bundle
-[key] = bundle["keys"]
+[key] = [k for k in bundle["keys"] if k["use"] == "x509-svid"]
+assert len(bundle["keys"]) == 2, bundle
 assert key["use"] == "x509-svid" and "kid" not in key and len(key["x5c"]) == 1, key
 pem = raw("GET", "bundle/pem", token=False)
 assert pem.status_code == 200 and pem.text.startswith("-----BEGIN CERTIFICATE-----"), pem.text
@@ -141,6 +143,35 @@ no_cert = subprocess.run(
 )
 assert "HTTP/1.0 200" not in no_cert.stdout, no_cert.stdout
 server.kill()
+
+section("JWT-SVIDs, checked with jwcrypto")
+from jwcrypto import jwk as jjwk, jws as jjws, jwt as jjwt  # noqa: E402
+
+minted_jwt = client.write("spiffe/jwt/mint", spiffe_id=web_id, audience=["db"])["data"]
+token = minted_jwt["token"]
+jwks = raw("GET", "jwks", token=False)
+assert jwks.status_code == 200 and jwks.headers["Content-Type"] == "application/json", jwks.text
+keyset = jjwk.JWKSet.from_json(jwks.text)
+checked = jjwt.JWT(jwt=token, key=keyset, check_claims={"sub": web_id, "aud": "db", "exp": None})
+claims = json.loads(checked.claims)
+header = json.loads(checked.header)
+assert set(header) == {"alg", "kid", "typ"} and header["alg"] == "ES256" and header["typ"] == "JWT", header
+assert claims["aud"] == ["db"] and claims["exp"] == minted_jwt["expires_at"], claims
+# The same key, with the same kid, is the bundle's jwt-svid entry.
+bundle_keys = raw("GET", "bundle", token=False).json()["keys"]
+[jwt_key] = [k for k in bundle_keys if k["use"] == "jwt-svid"]
+assert jwt_key["kid"] == header["kid"], (jwt_key, header)
+jjwt.JWT(jwt=token, key=jjwk.JWK(**{k: v for k, v in jwt_key.items() if k != "use"}))
+# A token with one byte of its payload changed does not verify.
+h, p_, sig = token.split(".")
+forged = ".".join([h, p_[:-2] + ("A" if p_[-2] != "A" else "B") + p_[-1], sig])
+try:
+    jjwt.JWT(jwt=forged, key=keyset)
+    raise AssertionError("a forged token verified")
+except (jjws.InvalidJWSSignature, jjwt.JWTMissingKey):  # with a key set: no key verifies it
+    pass
+r = raw("POST", "jwt/mint", json={"spiffe_id": web_id})
+assert r.status_code == 400 and "audience must be specified" in r.text, r.text
 
 section("registration entries")
 entry = client.write(
