@@ -85,6 +85,9 @@ pub struct DevInfo {
     pub created: bool,
 }
 
+/// The trust domain `sigil dev` makes.
+pub const DEV_TRUST_DOMAIN: &str = "sigil.internal";
+
 /// Prepares the dev directory, starts the server on `listen`, calls `ready` with what it
 /// made, and serves until SIGINT or SIGTERM.
 pub async fn dev(opts: DevOptions, ready: impl FnOnce(&DevInfo)) -> Result<(), String> {
@@ -122,7 +125,7 @@ pub async fn dev(opts: DevOptions, ready: impl FnOnce(&DevInfo)) -> Result<(), S
         let token = zeroize::Zeroizing::new(dev_init(&core).await?);
         // The env file first: it holds the only copy of the root token.
         write_env(&env_file, &addr, &ca_file, &token)?;
-        dev_mount_secret(&core, &token).await?;
+        dev_mounts(&core, &token).await?;
     } else {
         let token = zeroize::Zeroizing::new(read_env_token(&env_file)?);
         // The address may have changed between runs.
@@ -167,16 +170,25 @@ async fn dev_init(core: &Core) -> Result<String, String> {
     Ok(token)
 }
 
-/// Mounts KV v2 at `secret/`, as Vault's dev server does.
-async fn dev_mount_secret(core: &Core, token: &str) -> Result<(), String> {
-    let mut mount = Request::new(Operation::Update, "sys/mounts/secret")
+/// Mounts KV v2 at `secret/`, as Vault's dev server does, and a SPIFFE trust domain
+/// (`spiffe://sigil.internal`, a name reserved for private use) at `spiffe/`.
+async fn dev_mounts(core: &Core, token: &str) -> Result<(), String> {
+    let secret = Request::new(Operation::Update, "sys/mounts/secret")
         .with("type", json!("kv"))
         .with("options", json!({"version": "2"}))
         .with("description", json!("key/value secret storage"));
-    mount.token = Some(sigil_core::SecretString::new(token.to_owned()));
-    core.handle(mount)
-        .await
-        .map_err(|e| format!("mounting secret/: {e}"))?;
+    let spiffe = Request::new(Operation::Update, "sys/mounts/spiffe")
+        .with("type", json!("spiffe"))
+        .with("description", json!("SPIFFE workload identity"));
+    let trust_domain = Request::new(Operation::Update, "spiffe/config")
+        .with("trust_domain", json!(DEV_TRUST_DOMAIN));
+    for mut req in [secret, spiffe, trust_domain] {
+        let path = req.path.clone();
+        req.token = Some(sigil_core::SecretString::new(token.to_owned()));
+        core.handle(req)
+            .await
+            .map_err(|e| format!("setting up {path}: {e}"))?;
+    }
     Ok(())
 }
 

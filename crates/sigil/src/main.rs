@@ -54,6 +54,10 @@ fn run(command: &Command) -> CliResult<ExitCode> {
         Command::Delete(a) => cmd::client::delete(a)?,
         Command::Kv(c) => cmd::client::kv(c)?,
         Command::Token(c) => cmd::client::token(c)?,
+        Command::Entry(c) => cmd::identity::entry(c)?,
+        Command::Bundle(c) => cmd::identity::bundle(c)?,
+        Command::X509(c) => cmd::identity::x509(c)?,
+        Command::Jwt(c) => cmd::identity::jwt(c)?,
         Command::Policy(c) => cmd::client::policy(c)?,
         Command::Audit(AuditCommand::Verify(a)) => cmd::audit::verify(a)?,
     }

@@ -10,8 +10,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod identity;
 mod server;
 
+pub(crate) use identity::*;
 pub(crate) use server::*;
 
 const EXIT_CODES: &str = "\
@@ -106,6 +108,18 @@ pub(crate) enum Command {
     /// Create, inspect and revoke tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// SPIFFE registration entries: which workloads get which SPIFFE ID.
+    #[command(subcommand, after_help = ENTRY_EXAMPLES)]
+    Entry(EntryCommand),
+    /// The SPIFFE trust bundle (PEM or the SPIFFE bundle document).
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+    /// Mint X509-SVIDs.
+    #[command(subcommand)]
+    X509(X509Command),
+    /// Mint JWT-SVIDs.
+    #[command(subcommand)]
+    Jwt(JwtCommand),
     /// Manage ACL policies.
     #[command(subcommand)]
     Policy(PolicyCommand),

@@ -16,7 +16,7 @@ use crate::cmd::server::runtime;
 use crate::exit::{CliError, CliResult};
 
 /// Runs `f` with a client from the environment on a small runtime.
-fn with_client<F, Fut>(f: F) -> CliResult
+pub(crate) fn with_client<F, Fut>(f: F) -> CliResult
 where
     F: FnOnce(Client) -> Fut,
     Fut: Future<Output = CliResult<Value>>,

@@ -7,6 +7,7 @@ pub(crate) mod client;
 pub(crate) mod demo;
 pub(crate) mod digest;
 pub(crate) mod encode;
+pub(crate) mod identity;
 pub(crate) mod keygen;
 pub(crate) mod password;
 pub(crate) mod server;

@@ -97,3 +97,73 @@ fn kv_token_policy_and_generic_verbs() {
     let status = json(&dev.sigil(&["operator", "status"]).ok());
     assert_eq!(status["sealed"], false);
 }
+
+#[test]
+fn spiffe_verbs_against_the_dev_trust_domain() {
+    let dev = Dev::start();
+    let entry = json(
+        &dev.sigil(&[
+            "entry",
+            "create",
+            "--spiffe-id",
+            "spiffe://sigil.internal/web",
+            "--parent-id",
+            "spiffe://sigil.internal/sigil/agent/join_token/node1",
+            "--selector",
+            "unix:uid:1000",
+            "--x509-svid-ttl",
+            "30m",
+        ])
+        .ok(),
+    );
+    let id = entry["id"].as_str().unwrap().to_owned();
+    assert_eq!(entry["x509_svid_ttl"], 1800);
+    let updated = json(&dev.sigil(&["entry", "update", &id, "--hint", "web"]).ok());
+    assert_eq!(updated["hint"], "web");
+    assert_eq!(updated["selectors"], serde_json::json!(["unix:uid:1000"]));
+    assert_eq!(json(&dev.sigil(&["entry", "show", &id]).ok()), updated);
+    assert_eq!(
+        json(&dev.sigil(&["entry", "list"]).ok())["keys"],
+        serde_json::json!([id])
+    );
+    dev.sigil(&["entry", "delete", &id]).ok();
+    let bad = dev
+        .sigil(&["entry", "create", "--spiffe-id", "spiffe://other.org/x"])
+        .stderr;
+    assert!(bad.contains("spiffe_id must be"), "{bad}");
+
+    let pem = String::from_utf8(dev.sigil(&["bundle", "show"]).ok()).unwrap();
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+    let doc = json(&dev.sigil(&["bundle", "show", "--format", "spiffe"]).ok());
+    assert_eq!(doc["keys"].as_array().unwrap().len(), 2);
+
+    let minted = json(
+        &dev.sigil(&["x509", "mint", "--spiffe-id", "spiffe://sigil.internal/web"])
+            .ok(),
+    );
+    assert!(
+        minted["svid"]
+            .as_str()
+            .unwrap()
+            .contains("BEGIN CERTIFICATE")
+    );
+    assert!(
+        minted["private_key"]
+            .as_str()
+            .unwrap()
+            .contains("PRIVATE KEY")
+    );
+    let token = String::from_utf8(
+        dev.sigil(&[
+            "jwt",
+            "mint",
+            "--spiffe-id",
+            "spiffe://sigil.internal/web",
+            "--audience",
+            "db",
+        ])
+        .ok(),
+    )
+    .unwrap();
+    assert_eq!(token.trim().split('.').count(), 3, "{token}");
+}
