@@ -28,6 +28,8 @@ CA = os.environ.get("SIGIL_CACERT") or True
 WORK = tempfile.mkdtemp(prefix="spiffe-ca-")
 atexit.register(shutil.rmtree, WORK, ignore_errors=True)
 TD = "example.org"
+# Its own mount: `sigil dev` already has a trust domain at spiffe/.
+MOUNT = "spiffe-test"
 
 
 def section(name):
@@ -55,14 +57,14 @@ client = hvac.Client(url=ADDR, token=ROOT, verify=CA)
 
 def raw(method, p, token=True, **kw):
     headers = {"X-Vault-Token": ROOT} if token else {}
-    return requests.request(method, f"{ADDR}/v1/spiffe/{p}", headers=headers, verify=CA, **kw)
+    return requests.request(method, f"{ADDR}/v1/{MOUNT}/{p}", headers=headers, verify=CA, **kw)
 
 
 section("trust domain")
-client.sys.enable_secrets_engine("spiffe", path="spiffe")
-cfg = client.write("spiffe/config", trust_domain=TD, x509_svid_ttl="30m")["data"]
+client.sys.enable_secrets_engine("spiffe", path=MOUNT)
+cfg = client.write(f"{MOUNT}/config", trust_domain=TD, x509_svid_ttl="30m")["data"]
 assert cfg["trust_domain_id"] == f"spiffe://{TD}" and cfg["x509_svid_ttl"] == 1800, cfg
-assert client.read("spiffe/config")["data"] == cfg
+assert client.read(f"{MOUNT}/config")["data"] == cfg
 
 section("bundle")
 doc = raw("GET", "bundle", token=False)
@@ -95,7 +97,7 @@ def check_svid(name, spiffe_id):
 
 section("x509/mint")
 web_id = f"spiffe://{TD}/ns/prod/sa/web"
-minted = client.write("spiffe/x509/mint", spiffe_id=web_id, dns_names=["web.prod.svc"])["data"]
+minted = client.write(f"{MOUNT}/x509/mint", spiffe_id=web_id, dns_names=["web.prod.svc"])["data"]
 assert minted["spiffe_id"] == web_id and minted["bundle"].strip() == pem.text.strip(), minted
 write("web.pem", minted["svid"])
 write("web.key", minted["private_key"])
@@ -109,7 +111,7 @@ section("x509/sign (the key stays with its owner)")
 openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
         "-keyout", path("cli.key"), "-out", path("cli.csr"), "-subj", "/CN=ignored")
 cli_id = f"spiffe://{TD}/ns/prod/sa/client"
-signed = client.write("spiffe/x509/sign", spiffe_id=cli_id, csr=open(path("cli.csr")).read(), ttl="10m")["data"]
+signed = client.write(f"{MOUNT}/x509/sign", spiffe_id=cli_id, csr=open(path("cli.csr")).read(), ttl="10m")["data"]
 assert "private_key" not in signed, signed
 write("cli.pem", signed["svid"])
 check_svid("cli.pem", cli_id)
@@ -147,7 +149,7 @@ server.kill()
 section("JWT-SVIDs, checked with jwcrypto")
 from jwcrypto import jwk as jjwk, jws as jjws, jwt as jjwt  # noqa: E402
 
-minted_jwt = client.write("spiffe/jwt/mint", spiffe_id=web_id, audience=["db"])["data"]
+minted_jwt = client.write(f"{MOUNT}/jwt/mint", spiffe_id=web_id, audience=["db"])["data"]
 token = minted_jwt["token"]
 jwks = raw("GET", "jwks", token=False)
 assert jwks.status_code == 200 and jwks.headers["Content-Type"] == "application/json", jwks.text
@@ -175,20 +177,20 @@ assert r.status_code == 400 and "audience must be specified" in r.text, r.text
 
 section("registration entries")
 entry = client.write(
-    "spiffe/entry", spiffe_id=web_id, parent_id=f"spiffe://{TD}/sigil/agent/join_token/node1",
+    f"{MOUNT}/entry", spiffe_id=web_id, parent_id=f"spiffe://{TD}/sigil/agent/join_token/node1",
     selectors=["unix:uid:1000", "unix:gid:1000"], x509_svid_ttl="15m", dns_names=["web.prod.svc"],
 )["data"]
 eid = entry["id"]
 assert entry["selectors"] == ["unix:gid:1000", "unix:uid:1000"] and entry["x509_svid_ttl"] == 900, entry
-assert client.read(f"spiffe/entry/{eid}")["data"] == entry
-listed = client.list("spiffe/entries")["data"]
+assert client.read(f"{MOUNT}/entry/{eid}")["data"] == entry
+listed = client.list(f"{MOUNT}/entries")["data"]
 assert listed["keys"] == [eid] and listed["key_info"][eid]["spiffe_id"] == web_id, listed
 dup = raw("POST", "entry", json={"spiffe_id": web_id, "parent_id": entry["parent_id"],
                                  "selectors": ["unix:uid:1000", "unix:gid:1000"]})
 assert dup.status_code == 400 and eid in dup.text, dup.text
-updated = client.write(f"spiffe/entry/{eid}", hint="web")["data"]
+updated = client.write(f"{MOUNT}/entry/{eid}", hint="web")["data"]
 assert updated["hint"] == "web" and updated["selectors"] == entry["selectors"], updated
-client.delete(f"spiffe/entry/{eid}")
+client.delete(f"{MOUNT}/entry/{eid}")
 assert raw("GET", f"entry/{eid}").status_code == 404
 
 section("bad input")
