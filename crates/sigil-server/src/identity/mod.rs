@@ -7,8 +7,9 @@
 //! deletes, `LIST entries` lists with `key_info`.
 //!
 //! Storage in the mount's view: `config` (the trust domain, lifetimes, the bundle's
-//! sequence number and refresh hint), `authorities/active` (the CA, key included: the
-//! barrier encrypts it) and `entries/<uuid>`. The bundle (`bundle`, `bundle/pem`) is public, as a SPIFFE bundle
+//! sequence number and refresh hint), `authorities` (the active, prepared and retired CAs,
+//! keys included: the barrier encrypts them; see [`rotation`]), `authorities/jwt` and
+//! `entries/<uuid>`. The bundle (`bundle`, `bundle/pem`) is public, as a SPIFFE bundle
 //! endpoint is: relying parties and federated trust domains fetch it without a token.
 //!
 //! The mount type is `spiffe`, not `identity`, because Vault's clients already know
@@ -16,7 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use sigil_core::encoding::{Pem, base64_encode};
+use sigil_core::encoding::base64_encode;
 use sigil_core::keys::PublicKey;
 use sigil_core::spiffe::{SpiffeId, TrustDomain};
 use sigil_storage::Page;
@@ -32,6 +33,7 @@ use crate::view::{View, ViewOp, to_json};
 
 mod entry;
 mod jwt;
+mod rotation;
 mod svid;
 
 #[cfg(test)]
@@ -39,10 +41,11 @@ mod tests;
 
 use entry::Entry;
 use jwt::{JwtKey, MAX_AUDIENCES};
+use rotation::Authorities;
 use svid::{Authority, MAX_DNS_NAMES, SvidRequest};
 
 const CONFIG_KEY: &str = "config";
-const AUTHORITY_KEY: &str = "authorities/active";
+const AUTHORITIES_KEY: &str = "authorities";
 const JWT_KEY: &str = "authorities/jwt";
 /// An X509-SVID's lifetime unless configured (SPIRE's default).
 const DEFAULT_SVID_TTL: u64 = 3600;
@@ -124,10 +127,43 @@ async fn load_config(view: &View) -> Result<Config, ApiError> {
     })
 }
 
-async fn load_authority(view: &View) -> Result<Authority, ApiError> {
-    view.get_json(AUTHORITY_KEY)
+async fn load_authorities(view: &View) -> Result<Authorities, ApiError> {
+    view.get_json(AUTHORITIES_KEY)
         .await?
         .ok_or_else(|| ApiError::internal("the trust domain has no authority"))
+}
+
+/// The published authorities as one PEM text, active first.
+fn bundle_pem(authorities: &Authorities) -> String {
+    authorities
+        .published()
+        .map(|a| a.certificate.as_str())
+        .collect()
+}
+
+impl Identity {
+    /// The configuration and the authorities as they stand at `now`, after any rotation that
+    /// is due (made under the lock, with the bundle's sequence moved when it changes).
+    async fn current(&self, view: &View, now: i64) -> Result<(Config, Authorities), ApiError> {
+        let config = load_config(view).await?;
+        let authorities = load_authorities(view).await?;
+        if !authorities.due(now) {
+            return Ok((config, authorities));
+        }
+        let _guard = self.lock.lock().await;
+        let (mut config, mut authorities) =
+            (load_config(view).await?, load_authorities(view).await?);
+        let key = KeySpec::parse(&config.key_type, u64::from(config.key_bits))?;
+        if authorities.advance(&config.trust_domain, key, config.ca_ttl, now)? {
+            config.sequence += 1;
+        }
+        view.transaction(vec![
+            ViewOp::Put(CONFIG_KEY.into(), to_json(&config)?),
+            ViewOp::Put(AUTHORITIES_KEY.into(), to_json(&authorities)?),
+        ])
+        .await?;
+        Ok((config, authorities))
+    }
 }
 
 impl Identity {
@@ -179,7 +215,10 @@ impl Identity {
                     refresh_hint: ttl(d, "bundle_refresh_hint", DEFAULT_REFRESH_HINT)?,
                 };
                 let authority = Authority::generate(&c.trust_domain, spec, c.ca_ttl, now(req))?;
-                ops.push(ViewOp::Put(AUTHORITY_KEY.into(), to_json(&authority)?));
+                ops.push(ViewOp::Put(
+                    AUTHORITIES_KEY.into(),
+                    to_json(&Authorities::new(authority))?,
+                ));
                 ops.push(ViewOp::Put(JWT_KEY.into(), to_json(&JwtKey::generate()?)?));
                 c
             }
@@ -195,7 +234,7 @@ impl Identity {
     /// `x509/mint` (the key made here, returned once) and `x509/sign` (a CSR's key).
     async fn x509(&self, req: &Request, view: &View, mint: bool) -> Result<Response, ApiError> {
         let d = &req.data;
-        let config = load_config(view).await?;
+        let (config, authorities) = self.current(view, now(req)).await?;
         let id = workload_id(d, &config)?;
         let dns_names = strings_field(d, "dns_names")?.unwrap_or_default();
         if dns_names.len() > MAX_DNS_NAMES || dns_names.iter().any(|n| n.len() > 253) {
@@ -208,7 +247,7 @@ impl Identity {
             dns_names: &dns_names,
             ttl: ttl(d, "ttl", config.x509_svid_ttl)?,
         };
-        let authority = load_authority(view).await?;
+        let authority = &authorities.active;
         let mut data = Map::new();
         let signed = if mint {
             let key = KeySpec::Ec(256).generate()?;
@@ -225,7 +264,7 @@ impl Identity {
         };
         data.insert("spiffe_id".into(), id.as_str().into());
         data.insert("svid".into(), signed.pem.into());
-        data.insert("bundle".into(), authority.certificate.clone().into());
+        data.insert("bundle".into(), bundle_pem(&authorities).into());
         data.insert("serial_number".into(), signed.serial.into());
         data.insert("expires_at".into(), signed.not_after.into());
         Ok(Response::data(data))
@@ -345,9 +384,26 @@ fn entry_key(id: &str) -> Result<String, ApiError> {
 /// X.509 authorities), the sequence number and the refresh hint.
 fn bundle_document(
     config: &Config,
-    authority: &Authority,
+    authorities: &Authorities,
     jwt: Option<&JwtKey>,
 ) -> Result<Vec<u8>, ApiError> {
+    let mut keys = Vec::new();
+    for authority in authorities.published() {
+        keys.push(Value::Object(x509_jwk(authority)?));
+    }
+    if let Some(jwt) = jwt {
+        keys.push(Value::Object(jwt.bundle_jwk()?));
+    }
+    serde_json::to_vec(&json!({
+        "keys": keys,
+        "spiffe_sequence": config.sequence,
+        "spiffe_refresh_hint": config.refresh_hint,
+    }))
+    .map_err(|_| ApiError::internal("encoding the bundle"))
+}
+
+/// An X.509 authority as a bundle JWK: `use: x509-svid`, its certificate in `x5c`, no `kid`.
+fn x509_jwk(authority: &Authority) -> Result<Map<String, Value>, ApiError> {
     let der = authority.der()?;
     let spki = match X509Certificate::from_der(&der) {
         Ok((_, cert)) => cert.tbs_certificate.subject_pki.raw.to_vec(),
@@ -361,16 +417,7 @@ fn bundle_document(
     key.remove("kid");
     key.insert("use".into(), "x509-svid".into());
     key.insert("x5c".into(), json!([base64_encode(&der)]));
-    let mut keys = vec![Value::Object(key)];
-    if let Some(jwt) = jwt {
-        keys.push(Value::Object(jwt.bundle_jwk()?));
-    }
-    serde_json::to_vec(&json!({
-        "keys": keys,
-        "spiffe_sequence": config.sequence,
-        "spiffe_refresh_hint": config.refresh_hint,
-    }))
-    .map_err(|_| ApiError::internal("encoding the bundle"))
+    Ok(key)
 }
 
 #[async_trait::async_trait]
@@ -439,17 +486,15 @@ impl Engine for Identity {
                 } else {
                     "application/json"
                 };
-                let Some(config) = view.get_json::<Config>(CONFIG_KEY).await? else {
+                if view.get(CONFIG_KEY).await?.is_none() {
                     return Ok(Response::raw(content_type, Vec::new()).with_status(204));
-                };
-                let authority = load_authority(view).await?;
+                }
+                let (config, authorities) = self.current(view, now(req)).await?;
                 let body = if pem {
-                    Pem::encode("CERTIFICATE", &authority.der()?)
-                        .map_err(|_| ApiError::internal("encoding PEM"))?
-                        .into_bytes()
+                    bundle_pem(&authorities).into_bytes()
                 } else {
                     let jwt: Option<JwtKey> = view.get_json(JWT_KEY).await?;
-                    bundle_document(&config, &authority, jwt.as_ref())?
+                    bundle_document(&config, &authorities, jwt.as_ref())?
                 };
                 Ok(Response::raw(content_type, body))
             }

@@ -38,6 +38,8 @@ pub(super) struct Authority {
     /// The certificate's serial, colon form.
     pub serial_number: String,
     /// Unix seconds.
+    pub not_before: i64,
+    /// Unix seconds.
     pub not_after: i64,
 }
 
@@ -108,6 +110,7 @@ impl Authority {
             certificate: cert.pem(),
             private_key: base64_encode(&Zeroizing::new(pair.serialize_der())),
             serial_number: serial_colons(&serial),
+            not_before: now - BACKDATE,
             not_after,
         })
     }

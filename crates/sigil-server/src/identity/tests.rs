@@ -31,8 +31,19 @@ impl Fixture {
     }
 
     async fn call(&self, op: Operation, path: &str, body: Value) -> Result<Response, ApiError> {
+        self.call_at(op, path, body, 0).await
+    }
+
+    /// A request `later` seconds after [`NOW`].
+    async fn call_at(
+        &self,
+        op: Operation,
+        path: &str,
+        body: Value,
+        later: u64,
+    ) -> Result<Response, ApiError> {
         let mut req = Request::new(op, path);
-        req.time = UNIX_EPOCH + Duration::from_secs(NOW);
+        req.time = UNIX_EPOCH + Duration::from_secs(NOW + later);
         if let Value::Object(m) = body {
             req.data = m;
         }
@@ -541,4 +552,85 @@ async fn jwt_svids_carry_only_the_standard_header_and_verify_with_the_bundle_key
         }
     }
     assert_eq!(f.snapshot().await, before, "minting stores nothing");
+}
+
+#[tokio::test]
+async fn the_authority_is_prepared_at_half_life_and_activated_with_a_sixth_left() {
+    let f = Fixture::new();
+    f.write(
+        "config",
+        json!({"trust_domain": "example.org", "ca_ttl": "60h", "x509_svid_ttl": "1h"}),
+    )
+    .await;
+    let hour = 3600;
+    let bundle_at = |later: u64| {
+        let f = &f;
+        async move {
+            let body = f
+                .call_at(Operation::Read, "bundle", json!({}), later)
+                .await
+                .unwrap()
+                .raw
+                .unwrap()
+                .body;
+            let doc: Value = serde_json::from_slice(&body).unwrap();
+            let x5c: Vec<String> = doc["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|k| k["use"] == "x509-svid")
+                .map(|k| k["x5c"][0].as_str().unwrap().to_owned())
+                .collect();
+            (doc["spiffe_sequence"].as_u64().unwrap(), x5c)
+        }
+    };
+    let issuer_at = |later: u64| {
+        let f = &f;
+        async move {
+            let data = f
+                .call_at(
+                    Operation::Update,
+                    "x509/mint",
+                    json!({"spiffe_id": "spiffe://example.org/w"}),
+                    later,
+                )
+                .await
+                .unwrap()
+                .data
+                .unwrap();
+            let der = der(&s(&data, "svid"));
+            let (_, cert) = X509Certificate::from_der(&der).unwrap();
+            // The signer, by the key identifier the SVID names.
+            cert.extensions()
+                .iter()
+                .find_map(|e| match e.parsed_extension() {
+                    ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                        aki.key_identifier.as_ref().map(|k| k.0.to_vec())
+                    }
+                    _ => None,
+                })
+                .unwrap()
+        }
+    };
+    let (seq, first) = bundle_at(0).await;
+    assert_eq!((seq, first.len()), (1, 1));
+    let original = issuer_at(0).await;
+    // Just before half life (the authority starts 30 s early): unchanged.
+    assert_eq!(bundle_at(30 * hour - 31).await, (1, first.clone()));
+    // At half life a successor is published; the original still signs.
+    let (seq, two) = bundle_at(30 * hour).await;
+    assert_eq!((seq, two.len()), (2, 2));
+    assert_eq!(two[0], first[0]);
+    assert_eq!(issuer_at(30 * hour).await, original);
+    // With a sixth left the successor signs; both stay published, in a new order.
+    let successor = issuer_at(50 * hour).await;
+    assert_ne!(successor, original);
+    let (seq, after) = bundle_at(50 * hour).await;
+    assert_eq!(seq, 2, "activation publishes nothing new");
+    assert_eq!(after, [two[1].clone(), two[0].clone()]);
+    // Once the original expires it leaves the bundle.
+    let (seq, later) = bundle_at(60 * hour).await;
+    assert!(seq > 2);
+    assert!(!later.contains(&first[0]), "the expired authority is gone");
+    assert_eq!(later[0], two[1]);
 }
