@@ -77,6 +77,10 @@ pub struct Request {
     pub token: Option<SecretString>,
     /// The peer address.
     pub remote_addr: Option<SocketAddr>,
+    /// The certificate chain (DER, leaf first) the client presented in the TLS handshake,
+    /// if any. The TLS layer only checked that the client holds the leaf's key; trusting the
+    /// chain is the `cert` auth method's decision. `Debug` shows the count.
+    pub peer_certificates: Option<Arc<Vec<Vec<u8>>>>,
     /// The caller's token entry, once the router has looked the token up (`None` on
     /// unauthenticated paths).
     pub caller: Option<Arc<TokenEntry>>,
@@ -96,6 +100,7 @@ impl Request {
             raw_body: None,
             token: None,
             remote_addr: None,
+            peer_certificates: None,
             caller: None,
             time: SystemTime::now(),
         }
@@ -245,6 +250,10 @@ impl fmt::Debug for Request {
             .field("token", &self.token)
             .field("caller", &self.caller.as_ref().map(|c| &c.accessor))
             .field("remote_addr", &self.remote_addr)
+            .field(
+                "peer_certificates",
+                &self.peer_certificates.as_ref().map(|c| c.len()),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -49,7 +49,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 type HttpResponse = hyper::Response<Full<Bytes>>;
 
-/// Builds the TLS configuration from PEM files: TLS 1.3 and 1.2, ALPN `h2` and `http/1.1`.
+/// Builds the TLS configuration from PEM files: TLS 1.3 and 1.2, ALPN `h2` and `http/1.1`,
+/// client certificates asked for and passed on (see [`crate::client_cert`]).
 pub fn tls_config(cert_file: &Path, key_file: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
     let certs = CertificateDer::pem_file_iter(cert_file)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
@@ -60,10 +61,13 @@ pub fn tls_config(cert_file: &Path, key_file: &Path) -> Result<Arc<rustls::Serve
     let key = PrivateKeyDer::from_pem_file(key_file)
         .map_err(|e| format!("reading {}: {e}", key_file.display()))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let clients = Arc::new(crate::client_cert::DeferredClientCert::new(Arc::clone(
+        &provider,
+    )));
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| format!("TLS setup: {e}"))?
-        .with_no_client_auth()
+        .with_client_cert_verifier(clients)
         .with_single_cert(certs, key)
         .map_err(|e| format!("TLS certificate and key: {e}"))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -97,10 +101,16 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let core = Arc::clone(&core);
-        let service = hyper::service::service_fn(move |req| {
-            let core = Arc::clone(&core);
-            async move { Ok::<_, Infallible>(handle(&core, req, peer, max_request_size).await) }
-        });
+        let service = move |certs: Option<Arc<Vec<Vec<u8>>>>| {
+            hyper::service::service_fn(move |req| {
+                let core = Arc::clone(&core);
+                let conn = Connection {
+                    peer,
+                    certs: certs.clone(),
+                };
+                async move { Ok::<_, Infallible>(handle(&core, req, conn, max_request_size).await) }
+            })
+        };
         let builder = Arc::clone(&builder);
         let watcher = graceful.watcher();
         match &acceptor {
@@ -117,8 +127,13 @@ pub async fn serve(
                         }
                         Err(_) => return,
                     };
+                    // The client's chain, once per connection, for the `cert` auth method.
+                    let certs =
+                        tls.get_ref().1.peer_certificates().map(|chain| {
+                            Arc::new(chain.iter().map(|c| c.as_ref().to_vec()).collect())
+                        });
                     let conn = builder
-                        .serve_connection(TokioIo::new(tls), service)
+                        .serve_connection(TokioIo::new(tls), service(certs))
                         .into_owned();
                     let _ = watcher.watch(conn).await;
                 });
@@ -126,7 +141,7 @@ pub async fn serve(
             None => {
                 tokio::spawn(async move {
                     let conn = builder
-                        .serve_connection(TokioIo::new(stream), service)
+                        .serve_connection(TokioIo::new(stream), service(None))
                         .into_owned();
                     let _ = watcher.watch(conn).await;
                 });
@@ -137,16 +152,24 @@ pub async fn serve(
     let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
 }
 
+/// What a request knows of its connection.
+#[derive(Debug, Clone)]
+struct Connection {
+    peer: SocketAddr,
+    /// The client's TLS certificate chain, DER, leaf first.
+    certs: Option<Arc<Vec<Vec<u8>>>>,
+}
+
 async fn handle(
     core: &Core,
     req: hyper::Request<Incoming>,
-    peer: SocketAddr,
+    conn: Connection,
     max_request_size: usize,
 ) -> HttpResponse {
     let started = Instant::now();
     let method = req.method().clone();
     let method_label = method_label(&method);
-    let (parsed, request_id) = match parse(req, peer, max_request_size).await {
+    let (parsed, request_id) = match parse(req, conn, max_request_size).await {
         Ok(p) => {
             let id = p.id.clone();
             (Ok(p), id)
@@ -196,7 +219,7 @@ fn method_label(m: &Method) -> &'static str {
 /// Turns an HTTP request into an API request.
 async fn parse(
     req: hyper::Request<Incoming>,
-    peer: SocketAddr,
+    conn: Connection,
     max_request_size: usize,
 ) -> Result<Request, ApiError> {
     let (parts, body) = req.into_parts();
@@ -262,7 +285,8 @@ async fn parse(
     request.data = data;
     request.raw_body = raw_body;
     request.token = token;
-    request.remote_addr = Some(peer);
+    request.remote_addr = Some(conn.peer);
+    request.peer_certificates = conn.certs;
     Ok(request)
 }
 

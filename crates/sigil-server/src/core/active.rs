@@ -383,6 +383,7 @@ fn build_mount(
         (false, "spiffe") => Arc::new(crate::identity::Identity::new()),
         (true, "token") => Arc::new(TokenEngine::new(Arc::clone(tokens))),
         (true, "approle") => Arc::new(AppRole::new(Arc::clone(tokens))),
+        (true, "cert") => Arc::new(crate::auth::cert::CertAuth::new(Arc::clone(tokens))),
         (_, other) => {
             return Err(ApiError::bad(format!(
                 "plugin not found in the catalog: {other}"

@@ -65,7 +65,7 @@ mod tests;
 // What the SPIFFE identity engine shares: key types, serials, dates and CSR checks.
 pub(crate) use ca::{KeySpec, at, expiry, private_key_pem, random_serial, serial_colons};
 pub(crate) use issue::with_verified_csr;
-pub(crate) use role::is_hostname;
+pub(crate) use role::{glob_match, is_hostname};
 
 use ca::{RootRequest, normalize_serial, serial_key};
 use issue::{Format, LeafContext, Mode, Names, requested_ttl, sign_leaf, validity};

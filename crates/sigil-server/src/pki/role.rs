@@ -248,7 +248,7 @@ pub(crate) fn is_hostname(name: &str) -> bool {
 
 /// Glob matching with `*` for any run of characters (including none and dots), as Vault's
 /// `allowed_domains` with `allow_glob_domains` and `allowed_uri_sans` do.
-pub(super) fn glob_match(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
     let (p, t) = (pattern.as_bytes(), text.as_bytes());
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;

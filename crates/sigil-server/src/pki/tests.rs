@@ -533,7 +533,7 @@ fn name_policy() {
     let uris = role(json!({"allowed_uri_sans": "spiffe://example.org/*"}));
     assert!(uris.allows_uri("spiffe://example.org/ns/web"));
     assert!(!uris.allows_uri("spiffe://example.com/ns/web"));
-    assert!(role::glob_match("a*b*c", "aXbYc") && !role::glob_match("a*b", "ab c"));
+    assert!(glob_match("a*b*c", "aXbYc") && !glob_match("a*b", "ab c"));
 }
 
 #[tokio::test]

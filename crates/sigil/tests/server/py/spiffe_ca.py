@@ -6,7 +6,9 @@ with the published JWKS; X509-SVIDs minted by the server and signed from an open
 with `openssl x509 -text` (one URI SAN, CA:FALSE, critical key usage with Digital Signature,
 both TLS EKUs) and verified with `openssl verify -purpose sslclient` and `sslserver`
 against the bundle. Then a real mutual-TLS handshake (`openssl s_server` / `s_client`) with
-the two SVIDs. Bad input gets 400s. Prints OK last.
+the two SVIDs, and a login to secrets with an SVID through hvac's `cert` auth (OpenBao's dev
+server listens on plain HTTP, so this part has no OpenBao run). Bad input gets 400s. Prints
+OK last.
 """
 
 import atexit
@@ -192,6 +194,39 @@ updated = client.write(f"{MOUNT}/entry/{eid}", hint="web")["data"]
 assert updated["hint"] == "web" and updated["selectors"] == entry["selectors"], updated
 client.delete(f"{MOUNT}/entry/{eid}")
 assert raw("GET", f"entry/{eid}").status_code == 404
+
+section("an X509-SVID logs in to secrets (cert auth) and is held to its policy")
+client.sys.enable_auth_method("cert")
+client.sys.create_or_update_policy("web", 'path "secret/data/web/*" { capabilities = ["read"] }')
+client.write("auth/cert/certs/web", certificate=pem.text, allowed_uri_sans=f"spiffe://{TD}/ns/*/sa/web",
+             token_policies="web", token_ttl="10m")
+client.secrets.kv.v2.create_or_update_secret("web/db", secret={"password": "s3cret"})
+client.secrets.kv.v2.create_or_update_secret("other/db", secret={"password": "nope"})
+svid = hvac.Client(url=ADDR, cert=(path("web.pem"), path("web.key")), verify=CA)
+login = svid.auth.cert.login()
+assert "web" in login["auth"]["policies"], login
+assert login["auth"]["metadata"]["cert_name"] == "web", login
+assert svid.secrets.kv.v2.read_secret_version("web/db", raise_on_deleted_version=True)["data"]["data"] == {"password": "s3cret"}
+try:
+    svid.secrets.kv.v2.read_secret_version("other/db", raise_on_deleted_version=True)
+    raise AssertionError("the SVID's token read a secret its policy does not allow")
+except hvac.exceptions.Forbidden:
+    pass
+# The client SVID (another SPIFFE ID) is trusted but matches no role; no certificate at all
+# and a certificate from another CA are refused.
+other = hvac.Client(url=ADDR, cert=(path("cli.pem"), path("cli.key")), verify=CA)
+try:
+    other.auth.cert.login()
+    raise AssertionError("a SPIFFE ID outside the role logged in")
+except hvac.exceptions.InvalidRequest as e:
+    assert "no chain matching all constraints" in str(e), e
+r = requests.post(f"{ADDR}/v1/auth/cert/login", json={}, verify=CA)
+assert r.status_code == 400 and "no client certificate" in r.text, r.text
+openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+        "-keyout", path("rogue.key"), "-out", path("rogue.pem"), "-subj", "/CN=rogue",
+        "-addext", f"subjectAltName=URI:spiffe://{TD}/ns/prod/sa/web", "-addext", "extendedKeyUsage=clientAuth")
+r = requests.post(f"{ADDR}/v1/auth/cert/login", json={}, verify=CA, cert=(path("rogue.pem"), path("rogue.key")))
+assert r.status_code == 400 and "invalid certificate" in r.text, r.text
 
 section("bad input")
 for body, needle in (
