@@ -384,6 +384,7 @@ fn build_mount(
         (true, "token") => Arc::new(TokenEngine::new(Arc::clone(tokens))),
         (true, "approle") => Arc::new(AppRole::new(Arc::clone(tokens))),
         (true, "cert") => Arc::new(crate::auth::cert::CertAuth::new(Arc::clone(tokens))),
+        (true, "jwt") => Arc::new(crate::auth::jwt::JwtAuth::new(Arc::clone(tokens))),
         (_, other) => {
             return Err(ApiError::bad(format!(
                 "plugin not found in the catalog: {other}"

@@ -6,7 +6,7 @@ with the published JWKS; X509-SVIDs minted by the server and signed from an open
 with `openssl x509 -text` (one URI SAN, CA:FALSE, critical key usage with Digital Signature,
 both TLS EKUs) and verified with `openssl verify -purpose sslclient` and `sslserver`
 against the bundle. Then a real mutual-TLS handshake (`openssl s_server` / `s_client`) with
-the two SVIDs, and a login to secrets with an SVID through hvac's `cert` auth (OpenBao's dev
+the two SVIDs, and logins to secrets with an X509-SVID (hvac's `cert` auth) and a JWT-SVID (`jwt` auth) (OpenBao's dev
 server listens on plain HTTP, so this part has no OpenBao run). Bad input gets 400s. Prints
 OK last.
 """
@@ -227,6 +227,32 @@ openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", 
         "-addext", f"subjectAltName=URI:spiffe://{TD}/ns/prod/sa/web", "-addext", "extendedKeyUsage=clientAuth")
 r = requests.post(f"{ADDR}/v1/auth/cert/login", json={}, verify=CA, cert=(path("rogue.pem"), path("rogue.key")))
 assert r.status_code == 400 and "invalid certificate" in r.text, r.text
+
+section("a JWT-SVID logs in to secrets (jwt auth) and is held to its policy")
+client.sys.enable_auth_method("jwt")
+jwt_pem = keyset.get_key(header["kid"]).export_to_pem().decode()
+client.write("auth/jwt/config", jwt_validation_pubkeys=[jwt_pem])
+client.write("auth/jwt/role/web", role_type="jwt", user_claim="sub", bound_audiences=["sigil"],
+             bound_claims_type="glob", bound_claims={"sub": f"spiffe://{TD}/ns/*/sa/web"},
+             token_policies=["web"], token_ttl="10m")
+web_jwt = client.write(f"{MOUNT}/jwt/mint", spiffe_id=web_id, audience=["sigil"])["data"]["token"]
+holder = hvac.Client(url=ADDR, verify=CA)
+login = holder.auth.jwt.jwt_login(role="web", jwt=web_jwt)
+assert "web" in login["auth"]["policies"] and login["auth"]["lease_duration"] == 600, login
+holder.token = login["auth"]["client_token"]
+assert holder.secrets.kv.v2.read_secret_version("web/db", raise_on_deleted_version=True)["data"]["data"] == {"password": "s3cret"}
+try:
+    holder.secrets.kv.v2.read_secret_version("other/db", raise_on_deleted_version=True)
+    raise AssertionError("the JWT-SVID's token read a secret its policy does not allow")
+except hvac.exceptions.Forbidden:
+    pass
+for bad_jwt, why in (
+    (client.write(f"{MOUNT}/jwt/mint", spiffe_id=cli_id, audience=["sigil"])["data"]["token"], "bound claim"),
+    (client.write(f"{MOUNT}/jwt/mint", spiffe_id=web_id, audience=["other"])["data"]["token"], "audience"),
+    (web_jwt[:-4] + ("AAAA" if not web_jwt.endswith("AAAA") else "BBBB"), "signature"),
+):
+    r = requests.post(f"{ADDR}/v1/auth/jwt/login", json={"role": "web", "jwt": bad_jwt}, verify=CA)
+    assert r.status_code == 400 and why in r.text, (why, r.text)
 
 section("bad input")
 for body, needle in (

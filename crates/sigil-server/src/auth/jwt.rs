@@ -1,0 +1,414 @@
+//! Vault's `jwt` auth method: log in with a signed JWT, such as a JWT-SVID. `config` holds
+//! the keys that may sign (`jwt_validation_pubkeys`, PEM) and an optional `bound_issuer`;
+//! a role (`role/<name>`) binds audiences, the subject, and other claims (exact or glob),
+//! and says which claim names the user and what token to issue.
+//!
+//! Verification: JWS compact form only; `alg` one of ES256/384, RS256/384/512, PS256/384/512
+//! or EdDSA (never `none` or HMAC); the signature checked by sigil-core against each
+//! configured key of the matching type; `exp` (required) and `nbf` against the request's
+//! time with Vault's default leeways; then the role's bindings. Any failure is the same
+//! 400, naming what did not hold but never echoing the token.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sigil_core::encoding::base64url_decode;
+use sigil_core::keys::{KeyType, PublicKey, SignatureScheme};
+use sigil_storage::Page;
+
+use crate::api::{
+    ApiError, Operation, Request, Response, duration_field, field_str, strings_field,
+};
+use crate::auth::token::{TokenParams, TokenStore};
+use crate::engine::{Engine, split_first};
+use crate::pki::glob_match;
+use crate::view::View;
+
+const CONFIG_KEY: &str = "config";
+/// The longest token accepted.
+const MAX_JWT: usize = 16 * 1024;
+/// Vault's default `expiration_leeway` and `not_before_leeway`: 150 s.
+const LEEWAY: i64 = 150;
+/// The most keys, audiences or claim bindings a document may hold.
+const MAX_LIST: usize = 64;
+
+/// `config`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Config {
+    /// PEM public keys (SPKI).
+    jwt_validation_pubkeys: Vec<String>,
+    /// When set, `iss` must equal it.
+    bound_issuer: String,
+}
+
+/// A role, in Vault's field names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct JwtRole {
+    bound_audiences: Vec<String>,
+    bound_subject: String,
+    /// Claim → allowed values.
+    bound_claims: BTreeMap<String, Vec<String>>,
+    /// `string` (exact) or `glob`.
+    bound_claims_type: String,
+    user_claim: String,
+    token_policies: Vec<String>,
+    token_ttl: u64,
+    token_max_ttl: u64,
+}
+
+fn too_many(key: &str) -> ApiError {
+    ApiError::bad(format!("{key}: at most {MAX_LIST} values"))
+}
+
+impl JwtRole {
+    fn from_body(d: &Map<String, Value>) -> Result<Self, ApiError> {
+        let list = |key: &str| -> Result<Vec<String>, ApiError> {
+            let items = strings_field(d, key)?.unwrap_or_default();
+            if items.len() > MAX_LIST {
+                return Err(too_many(key));
+            }
+            Ok(items)
+        };
+        let mut bound_claims = BTreeMap::new();
+        match d.get("bound_claims") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(m)) => {
+                if m.len() > MAX_LIST {
+                    return Err(too_many("bound_claims"));
+                }
+                for (k, v) in m {
+                    let values = match v {
+                        Value::String(s) => s.split(',').map(|p| p.trim().to_owned()).collect(),
+                        Value::Array(a) => a
+                            .iter()
+                            .map(|x| x.as_str().map(str::to_owned))
+                            .collect::<Option<Vec<_>>>()
+                            .ok_or_else(|| ApiError::bad("bound_claims: values must be strings"))?,
+                        _ => return Err(ApiError::bad("bound_claims: values must be strings")),
+                    };
+                    bound_claims.insert(k.clone(), values);
+                }
+            }
+            Some(_) => return Err(ApiError::bad("bound_claims: expected an object")),
+        }
+        let bound_claims_type =
+            field_str(d, "bound_claims_type").unwrap_or_else(|| "string".into());
+        if !matches!(bound_claims_type.as_str(), "string" | "glob") {
+            return Err(ApiError::bad(
+                "bound_claims_type must be \"string\" or \"glob\"",
+            ));
+        }
+        let user_claim = field_str(d, "user_claim").unwrap_or_default();
+        if user_claim.is_empty() {
+            // Vault's words.
+            return Err(ApiError::bad("a user claim must be defined on the role"));
+        }
+        let role = Self {
+            bound_audiences: list("bound_audiences")?,
+            bound_subject: field_str(d, "bound_subject").unwrap_or_default(),
+            bound_claims,
+            bound_claims_type,
+            user_claim,
+            token_policies: match strings_field(d, "token_policies")? {
+                Some(p) => p,
+                None => list("policies")?,
+            },
+            token_ttl: duration_field(d, "token_ttl")?.unwrap_or(0),
+            token_max_ttl: duration_field(d, "token_max_ttl")?.unwrap_or(0),
+        };
+        if role.bound_audiences.is_empty()
+            && role.bound_subject.is_empty()
+            && role.bound_claims.is_empty()
+        {
+            // Vault's rule: a role must bind something, or any token from the keys logs in.
+            return Err(ApiError::bad(
+                "must have at least one bound constraint when creating/updating a role",
+            ));
+        }
+        Ok(role)
+    }
+
+    fn to_data(&self) -> Map<String, Value> {
+        match json!({
+            "role_type": "jwt",
+            "bound_audiences": self.bound_audiences,
+            "bound_subject": self.bound_subject,
+            "bound_claims": self.bound_claims,
+            "bound_claims_type": self.bound_claims_type,
+            "user_claim": self.user_claim,
+            "token_policies": self.token_policies,
+            "token_ttl": self.token_ttl,
+            "token_max_ttl": self.token_max_ttl,
+        }) {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    /// Checks the role's bindings against verified claims.
+    fn check(&self, claims: &Map<String, Value>) -> Result<(), ApiError> {
+        if !self.bound_audiences.is_empty() {
+            let aud: Vec<&str> = match claims.get("aud") {
+                Some(Value::String(s)) => vec![s.as_str()],
+                Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            if !aud
+                .iter()
+                .any(|a| self.bound_audiences.iter().any(|b| b == a))
+            {
+                return Err(ApiError::bad(
+                    "error validating claims: aud claim does not match any bound audience",
+                ));
+            }
+        }
+        if !self.bound_subject.is_empty()
+            && claims.get("sub").and_then(Value::as_str) != Some(self.bound_subject.as_str())
+        {
+            return Err(ApiError::bad("sub claim does not match bound subject"));
+        }
+        for (claim, allowed) in &self.bound_claims {
+            let values: Vec<&str> = match claims.get(claim) {
+                Some(Value::String(s)) => vec![s.as_str()],
+                Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            let ok = values.iter().any(|v| {
+                allowed.iter().any(|p| {
+                    if self.bound_claims_type == "glob" {
+                        glob_match(p, v)
+                    } else {
+                        p == v
+                    }
+                })
+            });
+            if !ok {
+                return Err(ApiError::bad(format!(
+                    "claim {claim:?} does not match any associated bound claim values"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a key type can check a given algorithm's signatures.
+type Fits = fn(KeyType) -> bool;
+
+/// The signature scheme for a JWS `alg` and the key types it needs.
+fn scheme(alg: &str) -> Option<(SignatureScheme, Fits)> {
+    use SignatureScheme as S;
+    let rsa = |k: KeyType| matches!(k, KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096);
+    Some(match alg {
+        "ES256" => (S::EcdsaP256Sha256Fixed, |k| k == KeyType::EcdsaP256),
+        "ES384" => (S::EcdsaP384Sha384Fixed, |k| k == KeyType::EcdsaP384),
+        "RS256" => (S::RsaPkcs1Sha256, rsa),
+        "RS384" => (S::RsaPkcs1Sha384, rsa),
+        "RS512" => (S::RsaPkcs1Sha512, rsa),
+        "PS256" => (S::RsaPssSha256, rsa),
+        "PS384" => (S::RsaPssSha384, rsa),
+        "PS512" => (S::RsaPssSha512, rsa),
+        "EdDSA" => (S::Ed25519, |k| k == KeyType::Ed25519),
+        _ => return None,
+    })
+}
+
+/// Verifies a compact JWS against `keys` and the time claims at `now`; returns the claims.
+fn verify(token: &str, keys: &[PublicKey], now: i64) -> Result<Map<String, Value>, ApiError> {
+    let invalid = |why: &str| ApiError::bad(format!("error validating token: {why}"));
+    if token.len() > MAX_JWT {
+        return Err(invalid("too large"));
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid("not a JWS in compact form"));
+    };
+    let json_of = |part: &str| -> Result<Map<String, Value>, ApiError> {
+        let bytes = base64url_decode(part).map_err(|_| invalid("bad base64url"))?;
+        match serde_json::from_slice(&bytes) {
+            Ok(Value::Object(m)) => Ok(m),
+            _ => Err(invalid("a part is not a JSON object")),
+        }
+    };
+    let header = json_of(h)?;
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let (scheme, fits) = scheme(alg).ok_or_else(|| invalid("unsupported signing algorithm"))?;
+    let signature = base64url_decode(s).map_err(|_| invalid("bad base64url"))?;
+    let message = &token[..h.len() + 1 + p.len()];
+    let verified = keys
+        .iter()
+        .filter(|k| fits(k.key_type()))
+        .any(|k| k.verify(message.as_bytes(), &signature, scheme).is_ok());
+    if !verified {
+        return Err(invalid("failed to verify id token signature"));
+    }
+    let claims = json_of(p)?;
+    let exp = claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| invalid("exp claim is required"))?;
+    if now > exp.saturating_add(LEEWAY) {
+        return Err(invalid("token is expired"));
+    }
+    if let Some(nbf) = claims.get("nbf").and_then(Value::as_i64)
+        && now < nbf.saturating_sub(LEEWAY)
+    {
+        return Err(invalid("token not yet valid"));
+    }
+    Ok(claims)
+}
+
+/// The `jwt` auth method of one mount.
+#[derive(Debug)]
+pub struct JwtAuth {
+    tokens: Arc<TokenStore>,
+}
+
+impl JwtAuth {
+    /// The method, issuing tokens from `tokens`.
+    pub fn new(tokens: Arc<TokenStore>) -> Self {
+        Self { tokens }
+    }
+
+    async fn login(&self, req: &Request, view: &View) -> Result<Response, ApiError> {
+        let d = &req.data;
+        let name = field_str(d, "role").ok_or_else(|| ApiError::bad("missing role"))?;
+        let token = field_str(d, "jwt").ok_or_else(|| ApiError::bad("missing token"))?;
+        let role: JwtRole = view
+            .get_json(&role_key(&name)?)
+            .await?
+            .ok_or_else(|| ApiError::bad(format!("role {name:?} could not be found")))?;
+        let config: Config = view.get_json(CONFIG_KEY).await?.unwrap_or_default();
+        let keys = config
+            .jwt_validation_pubkeys
+            .iter()
+            .filter_map(|pem| PublicKey::from_bytes(pem.as_bytes()).ok())
+            .collect::<Vec<_>>();
+        let now = i64::try_from(req.now_unix()).unwrap_or(i64::MAX);
+        let claims = verify(&token, &keys, now)?;
+        if !config.bound_issuer.is_empty()
+            && claims.get("iss").and_then(Value::as_str) != Some(config.bound_issuer.as_str())
+        {
+            return Err(ApiError::bad(
+                "error validating claims: iss does not match bound_issuer",
+            ));
+        }
+        role.check(&claims)?;
+        let user = claims
+            .get(&role.user_claim)
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                ApiError::bad(format!("claim {:?} not found in token", role.user_claim))
+            })?
+            .to_owned();
+        let params = TokenParams {
+            policies: Some(role.token_policies.clone()),
+            meta: BTreeMap::from([("role".to_owned(), name.clone())]),
+            display_name: user,
+            ttl: Some(role.token_ttl),
+            renewable: Some(true),
+            no_parent: true,
+            path: "auth/jwt/login".into(),
+            max_ttl: role.token_max_ttl,
+            ..TokenParams::default()
+        };
+        let mut auth = self.tokens.create(None, params, req.now_unix()).await?;
+        auth.token_type = "service".into();
+        Ok(Response {
+            auth: Some(auth),
+            ..Response::default()
+        })
+    }
+}
+
+fn role_key(name: &str) -> Result<String, ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(format!("role/{name}"))
+    } else {
+        Err(ApiError::bad(
+            "role names are letters, digits, '-', '_' and '.'",
+        ))
+    }
+}
+
+#[async_trait::async_trait]
+impl Engine for JwtAuth {
+    async fn handle(&self, req: &Request, view: &View) -> Result<Response, ApiError> {
+        let path = req.path.trim_end_matches('/');
+        let write = matches!(req.operation, Operation::Create | Operation::Update);
+        match (split_first(path), req.operation) {
+            (("login", ""), _) if write => self.login(req, view).await,
+            (("config", ""), Operation::Read) => {
+                let c: Config = view.get_json(CONFIG_KEY).await?.unwrap_or_default();
+                Ok(Response::json(json!({
+                    "jwt_validation_pubkeys": c.jwt_validation_pubkeys,
+                    "bound_issuer": c.bound_issuer,
+                })))
+            }
+            (("config", ""), _) if write => {
+                let keys = strings_field(&req.data, "jwt_validation_pubkeys")?.unwrap_or_default();
+                if keys.is_empty() || keys.len() > MAX_LIST {
+                    return Err(ApiError::bad(format!(
+                        "jwt_validation_pubkeys: 1 to {MAX_LIST} PEM public keys"
+                    )));
+                }
+                for k in &keys {
+                    PublicKey::from_bytes(k.as_bytes())
+                        .map_err(|e| ApiError::bad(format!("jwt_validation_pubkeys: {e}")))?;
+                }
+                let config = Config {
+                    jwt_validation_pubkeys: keys,
+                    bound_issuer: field_str(&req.data, "bound_issuer").unwrap_or_default(),
+                };
+                view.put_json(CONFIG_KEY, &config).await?;
+                Ok(Response::empty())
+            }
+            (("role", ""), Operation::List) => {
+                let keys = view.list("role/", Page::default()).await?;
+                if keys.is_empty() {
+                    return Err(ApiError::NotFound);
+                }
+                Ok(Response::json(json!({ "keys": keys })))
+            }
+            (("role", name), op) if !name.is_empty() => {
+                let key = role_key(name)?;
+                match op {
+                    Operation::Read => match view.get_json::<JwtRole>(&key).await? {
+                        Some(r) => Ok(Response::data(r.to_data())),
+                        None => Err(ApiError::NotFound),
+                    },
+                    Operation::Create | Operation::Update => {
+                        let role = JwtRole::from_body(&req.data)?;
+                        view.put_json(&key, &role).await?;
+                        Ok(Response::empty())
+                    }
+                    Operation::Delete => {
+                        view.delete(&key).await?;
+                        Ok(Response::empty())
+                    }
+                    _ => Err(ApiError::UnsupportedOperation),
+                }
+            }
+            _ => Err(ApiError::UnsupportedPath),
+        }
+    }
+
+    fn unauthenticated_paths(&self) -> &'static [&'static str] {
+        &["login"]
+    }
+}
+
+#[cfg(test)]
+mod tests;
