@@ -10,30 +10,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark")]
 
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+mod support;
 
-use serde_json::{Value, json};
-use sigil_server::api::{Operation, Request, Response};
-use sigil_server::barrier::Barrier;
-use sigil_server::engine::Engine;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use sigil_server::api::Operation;
 use sigil_server::pki::Pki;
-use sigil_server::view::View;
-use sigil_storage::Embedded;
+use support::call;
 
 /// Issuances in flight at once (lets the store group-commit them).
 const ISSUERS: usize = 64;
-
-async fn call(pki: &Pki, view: &View, op: Operation, path: &str, body: Value) -> Response {
-    let mut req = Request::new(op, path);
-    req.time = SystemTime::now();
-    if let Value::Object(m) = body {
-        req.data = m;
-    }
-    pki.handle(&req, view)
-        .await
-        .unwrap_or_else(|e| panic!("{path}: {e:?}"))
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -42,22 +30,12 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::main]
 async fn main() {
-    let n: usize = std::env::var("SIGIL_BENCH_REVOKE_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
-    let dir = tempfile::tempdir().unwrap();
-    let backend = Arc::new(Embedded::open(&dir.path().join("sigil.redb")).unwrap());
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let barrier = Barrier::create(backend, &[7u8; 32], now).await.unwrap();
-    let view = View::new(Arc::new(barrier), "logical/pki/");
+    let n = support::count("SIGIL_BENCH_REVOKE_N", 100_000);
+    let (_dir, view) = support::durable_view("logical/pki/").await;
     let pki = Arc::new(Pki::new());
     let write = Operation::Update;
     call(
-        &pki,
+        pki.as_ref(),
         &view,
         write,
         "root/generate/internal",
@@ -65,7 +43,7 @@ async fn main() {
     )
     .await;
     call(
-        &pki,
+        pki.as_ref(),
         &view,
         write,
         "roles/r",
@@ -82,7 +60,7 @@ async fn main() {
             let mut serials = Vec::with_capacity(count);
             for i in 0..count {
                 let body = json!({"common_name": format!("w{t}-{i}.bench")});
-                let resp = call(&pki, &view, write, "issue/r", body).await;
+                let resp = call(pki.as_ref(), &view, write, "issue/r", body).await;
                 let data = resp.data.unwrap();
                 serials.push(data["serial_number"].as_str().unwrap().to_owned());
             }
@@ -108,7 +86,7 @@ async fn main() {
         for serial in chunk {
             let t = Instant::now();
             call(
-                &pki,
+                pki.as_ref(),
                 &view,
                 write,
                 "revoke",
@@ -130,11 +108,11 @@ async fn main() {
     }
 
     let t = Instant::now();
-    let crl = call(&pki, &view, Operation::Read, "crl", json!({})).await;
+    let crl = call(pki.as_ref(), &view, Operation::Read, "crl", json!({})).await;
     let rebuild = t.elapsed();
     let der = crl.raw.unwrap().body;
     let t = Instant::now();
-    call(&pki, &view, Operation::Read, "crl", json!({})).await;
+    call(pki.as_ref(), &view, Operation::Read, "crl", json!({})).await;
     let cached = t.elapsed();
     println!(
         "CRL over {n} entries: {} bytes, re-signed in {rebuild:.2?}; served unchanged in {cached:.2?}",

@@ -8,28 +8,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark")]
 
+mod support;
+
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use serde_json::{Value, json};
-use sigil_server::api::{Operation, Request};
-use sigil_server::barrier::Barrier;
-use sigil_server::engine::Engine;
+use sigil_server::api::Operation;
 use sigil_server::identity::Identity;
 use sigil_server::view::View;
-use sigil_storage::Embedded;
-
-async fn call(engine: &Identity, view: &View, path: &str, body: Value) {
-    let mut req = Request::new(Operation::Update, path);
-    req.time = SystemTime::now();
-    if let Value::Object(m) = body {
-        req.data = m;
-    }
-    engine
-        .handle(&req, view)
-        .await
-        .unwrap_or_else(|e| panic!("{path}: {e:?}"));
-}
+use support::call;
 
 /// Runs `n` calls of `path` with bodies from `body(i)` on every core; returns SVIDs/s.
 async fn rate(engine: &Arc<Identity>, view: &View, path: &'static str, bodies: Vec<Value>) -> f64 {
@@ -46,7 +34,7 @@ async fn rate(engine: &Arc<Identity>, view: &View, path: &'static str, bodies: V
             let (engine, view) = (engine.clone(), view.clone());
             tokio::spawn(async move {
                 for body in chunk {
-                    call(&engine, &view, path, body).await;
+                    call(engine.as_ref(), &view, Operation::Update, path, body).await;
                 }
             })
         })
@@ -59,22 +47,13 @@ async fn rate(engine: &Arc<Identity>, view: &View, path: &'static str, bodies: V
 
 #[tokio::main]
 async fn main() {
-    let n: usize = std::env::var("SIGIL_BENCH_MINT_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
-    let dir = tempfile::tempdir().unwrap();
-    let backend = Arc::new(Embedded::open(&dir.path().join("sigil.redb")).unwrap());
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let barrier = Barrier::create(backend, &[7u8; 32], now).await.unwrap();
-    let view = View::new(Arc::new(barrier), "logical/spiffe/");
+    let n = support::count("SIGIL_BENCH_MINT_N", 20_000);
+    let (_dir, view) = support::durable_view("logical/spiffe/").await;
     let engine = Arc::new(Identity::new());
     call(
-        &engine,
+        engine.as_ref(),
         &view,
+        Operation::Update,
         "config",
         json!({"trust_domain": "bench.example"}),
     )

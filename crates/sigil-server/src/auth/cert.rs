@@ -21,6 +21,7 @@ use crate::api::{
     ApiError, Operation, Request, Response, duration_field, field_str, strings_field,
 };
 use crate::auth::token::{TokenParams, TokenStore};
+use crate::auth::{StoredRole, role_key, role_routes};
 use crate::engine::{Engine, split_first};
 use crate::pki::glob_match;
 use crate::view::View;
@@ -46,7 +47,7 @@ struct CertRole {
 }
 
 impl CertRole {
-    fn from_body(data: &Map<String, Value>, name: &str) -> Result<Self, ApiError> {
+    fn parse(data: &Map<String, Value>, name: &str) -> Result<Self, ApiError> {
         let certificate =
             field_str(data, "certificate").ok_or_else(|| ApiError::bad("missing certificate"))?;
         if certificate.len() > MAX_PEM {
@@ -98,7 +99,7 @@ impl CertRole {
         Ok(role)
     }
 
-    fn to_data(&self) -> Map<String, Value> {
+    fn describe(&self) -> Map<String, Value> {
         match json!({
             "certificate": self.certificate,
             "allowed_common_names": self.allowed_common_names,
@@ -165,6 +166,16 @@ impl CertRole {
             && any(&self.allowed_dns_sans, &names.dns)
             && any(&self.allowed_uri_sans, &names.uris)
             && any(&self.allowed_organizational_units, &names.ous)
+    }
+}
+
+impl StoredRole for CertRole {
+    fn from_body(data: &Map<String, Value>, name: &str) -> Result<Self, ApiError> {
+        Self::parse(data, name)
+    }
+
+    fn to_data(&self) -> Map<String, Value> {
+        self.describe()
     }
 }
 
@@ -264,7 +275,10 @@ impl CertAuth {
         );
         let mut trusted = false;
         for name in candidates {
-            let Some(role) = view.get_json::<CertRole>(&role_key(&name)?).await? else {
+            let Some(role) = view
+                .get_json::<CertRole>(&role_key("certs", &name)?)
+                .await?
+            else {
                 continue;
             };
             if !role.trusts(chain, now) {
@@ -319,22 +333,6 @@ impl CertAuth {
     }
 }
 
-/// Where role `name` lives; names are Vault's (letters, digits, `-`, `_`, `.`).
-fn role_key(name: &str) -> Result<String, ApiError> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
-        Ok(format!("certs/{name}"))
-    } else {
-        Err(ApiError::bad(
-            "role names are letters, digits, '-', '_' and '.'",
-        ))
-    }
-}
-
 #[async_trait::async_trait]
 impl Engine for CertAuth {
     async fn handle(&self, req: &Request, view: &View) -> Result<Response, ApiError> {
@@ -342,32 +340,7 @@ impl Engine for CertAuth {
         let write = matches!(req.operation, Operation::Create | Operation::Update);
         match (split_first(path), req.operation) {
             (("login", ""), _) if write => self.login(req, view).await,
-            (("certs", ""), Operation::List) => {
-                let keys = view.list("certs/", Page::default()).await?;
-                if keys.is_empty() {
-                    return Err(ApiError::NotFound);
-                }
-                Ok(Response::json(json!({ "keys": keys })))
-            }
-            (("certs", name), op) if !name.is_empty() => {
-                let key = role_key(name)?;
-                match op {
-                    Operation::Read => match view.get_json::<CertRole>(&key).await? {
-                        Some(r) => Ok(Response::data(r.to_data())),
-                        None => Err(ApiError::NotFound),
-                    },
-                    Operation::Create | Operation::Update => {
-                        let role = CertRole::from_body(&req.data, name)?;
-                        view.put_json(&key, &role).await?;
-                        Ok(Response::empty())
-                    }
-                    Operation::Delete => {
-                        view.delete(&key).await?;
-                        Ok(Response::empty())
-                    }
-                    _ => Err(ApiError::UnsupportedOperation),
-                }
-            }
+            (("certs", name), _) => role_routes::<CertRole>(req, view, "certs", name).await,
             _ => Err(ApiError::UnsupportedPath),
         }
     }

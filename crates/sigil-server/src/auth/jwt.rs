@@ -16,12 +16,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sigil_core::encoding::base64url_decode;
 use sigil_core::keys::{KeyType, PublicKey, SignatureScheme};
-use sigil_storage::Page;
 
 use crate::api::{
     ApiError, Operation, Request, Response, duration_field, field_str, strings_field,
 };
 use crate::auth::token::{TokenParams, TokenStore};
+use crate::auth::{StoredRole, role_key, role_routes};
 use crate::engine::{Engine, split_first};
 use crate::pki::glob_match;
 use crate::view::View;
@@ -63,7 +63,7 @@ fn too_many(key: &str) -> ApiError {
 }
 
 impl JwtRole {
-    fn from_body(d: &Map<String, Value>) -> Result<Self, ApiError> {
+    fn parse(d: &Map<String, Value>) -> Result<Self, ApiError> {
         let list = |key: &str| -> Result<Vec<String>, ApiError> {
             let items = strings_field(d, key)?.unwrap_or_default();
             if items.len() > MAX_LIST {
@@ -130,7 +130,7 @@ impl JwtRole {
         Ok(role)
     }
 
-    fn to_data(&self) -> Map<String, Value> {
+    fn describe(&self) -> Map<String, Value> {
         match json!({
             "role_type": "jwt",
             "bound_audiences": self.bound_audiences,
@@ -191,6 +191,16 @@ impl JwtRole {
             }
         }
         Ok(())
+    }
+}
+
+impl StoredRole for JwtRole {
+    fn from_body(data: &Map<String, Value>, _name: &str) -> Result<Self, ApiError> {
+        Self::parse(data)
+    }
+
+    fn to_data(&self) -> Map<String, Value> {
+        self.describe()
     }
 }
 
@@ -282,7 +292,7 @@ impl JwtAuth {
         let name = field_str(d, "role").ok_or_else(|| ApiError::bad("missing role"))?;
         let token = field_str(d, "jwt").ok_or_else(|| ApiError::bad("missing token"))?;
         let role: JwtRole = view
-            .get_json(&role_key(&name)?)
+            .get_json(&role_key("role", &name)?)
             .await?
             .ok_or_else(|| ApiError::bad(format!("role {name:?} could not be found")))?;
         let config: Config = view.get_json(CONFIG_KEY).await?.unwrap_or_default();
@@ -328,21 +338,6 @@ impl JwtAuth {
     }
 }
 
-fn role_key(name: &str) -> Result<String, ApiError> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
-        Ok(format!("role/{name}"))
-    } else {
-        Err(ApiError::bad(
-            "role names are letters, digits, '-', '_' and '.'",
-        ))
-    }
-}
-
 #[async_trait::async_trait]
 impl Engine for JwtAuth {
     async fn handle(&self, req: &Request, view: &View) -> Result<Response, ApiError> {
@@ -375,32 +370,7 @@ impl Engine for JwtAuth {
                 view.put_json(CONFIG_KEY, &config).await?;
                 Ok(Response::empty())
             }
-            (("role", ""), Operation::List) => {
-                let keys = view.list("role/", Page::default()).await?;
-                if keys.is_empty() {
-                    return Err(ApiError::NotFound);
-                }
-                Ok(Response::json(json!({ "keys": keys })))
-            }
-            (("role", name), op) if !name.is_empty() => {
-                let key = role_key(name)?;
-                match op {
-                    Operation::Read => match view.get_json::<JwtRole>(&key).await? {
-                        Some(r) => Ok(Response::data(r.to_data())),
-                        None => Err(ApiError::NotFound),
-                    },
-                    Operation::Create | Operation::Update => {
-                        let role = JwtRole::from_body(&req.data)?;
-                        view.put_json(&key, &role).await?;
-                        Ok(Response::empty())
-                    }
-                    Operation::Delete => {
-                        view.delete(&key).await?;
-                        Ok(Response::empty())
-                    }
-                    _ => Err(ApiError::UnsupportedOperation),
-                }
-            }
+            (("role", name), _) => role_routes::<JwtRole>(req, view, "role", name).await,
             _ => Err(ApiError::UnsupportedPath),
         }
     }

@@ -11,7 +11,6 @@ use rcgen::{
 use serde_json::{Map, Value};
 use sigil_core::encoding::{Pem, base64_encode};
 use x509_parser::certificate::X509Certificate;
-use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::extensions::ParsedExtension;
 use x509_parser::prelude::FromDer;
 
@@ -22,9 +21,6 @@ use super::issuers::{
 };
 use crate::api::{ApiError, bool_field, field_str};
 use crate::view::{View, ViewOp, to_json};
-
-/// The largest bundle or CSR accepted, in bytes of PEM.
-const MAX_PEM: usize = 256 * 1024;
 
 /// Refuses a name already used by another issuer (OpenBao's words, which do not name it).
 pub(super) async fn check_issuer_name_free(view: &View, name: &str) -> Result<(), ApiError> {
@@ -169,23 +165,13 @@ struct CaCsr {
 }
 
 fn parse_ca_csr(pem: &str) -> Result<CaCsr, ApiError> {
-    if pem.len() > MAX_PEM {
-        return Err(ApiError::bad("csr is too large"));
-    }
-    let der = Pem::decode_expecting(pem.trim(), "CERTIFICATE REQUEST")
-        .map_err(|_| ApiError::bad("csr: expected one PEM block labelled CERTIFICATE REQUEST"))?;
-    let (rest, csr) = X509CertificationRequest::from_der(&der)
-        .map_err(|_| ApiError::bad("csr: not a valid PKCS#10 certificate request"))?;
-    if !rest.is_empty() {
-        return Err(ApiError::bad("csr: trailing bytes after the request"));
-    }
-    csr.verify_signature()
-        .map_err(|_| ApiError::bad("csr: the request's signature does not verify"))?;
-    let info = &csr.certification_request_info;
-    Ok(CaCsr {
-        subject: subject_of(&info.subject)?,
-        spki: rcgen::SubjectPublicKeyInfo::from_der(info.subject_pki.raw)
-            .map_err(|_| ApiError::bad("csr: unsupported public key"))?,
+    super::issue::with_verified_csr(pem.trim(), |csr| {
+        let info = &csr.certification_request_info;
+        Ok(CaCsr {
+            subject: subject_of(&info.subject)?,
+            spki: rcgen::SubjectPublicKeyInfo::from_der(info.subject_pki.raw)
+                .map_err(|_| ApiError::bad("csr: unsupported public key"))?,
+        })
     })
 }
 

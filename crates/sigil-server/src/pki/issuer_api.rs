@@ -56,16 +56,7 @@ impl Pki {
         view: &View,
         kind: &str,
     ) -> Result<Response, ApiError> {
-        let exported = match kind {
-            "internal" => false,
-            "exported" => true,
-            "" => return Err(ApiError::UnsupportedPath),
-            _ => {
-                return Err(ApiError::bad(
-                    "the \"exported\" path parameter must be \"internal\" or \"exported\"",
-                ));
-            }
-        };
+        let exported = super::exported_kind(kind)?;
         let (key, data) = intermediate::generate_csr(&req.data, exported)?;
         let _guard = self.lock.lock().await;
         intermediate::check_key_name_free(view, &key.key_name).await?;

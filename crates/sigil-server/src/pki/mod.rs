@@ -146,6 +146,19 @@ async fn has_ca(view: &View) -> Result<bool, ApiError> {
     Ok(!issuers::config(view).await?.default.is_empty())
 }
 
+/// The `:kind` of `root/generate` and `intermediate/generate`: whether the key is returned.
+fn exported_kind(kind: &str) -> Result<bool, ApiError> {
+    match kind {
+        "internal" => Ok(false),
+        "exported" => Ok(true),
+        "" => Err(ApiError::UnsupportedPath),
+        // Vault's words; its "existing" and "kms" are not supported.
+        _ => Err(ApiError::bad(
+            "the \"exported\" path parameter must be \"internal\" or \"exported\"",
+        )),
+    }
+}
+
 fn pem_of(label: &str, der: &[u8]) -> Result<String, ApiError> {
     Pem::encode(label, der).map_err(|_| ApiError::internal("encoding PEM"))
 }
@@ -157,17 +170,7 @@ impl Pki {
         view: &View,
         kind: &str,
     ) -> Result<Response, ApiError> {
-        let exported = match kind {
-            "internal" => false,
-            "exported" => true,
-            "" => return Err(ApiError::UnsupportedPath),
-            // Vault's words; its "existing" and "kms" are not in this slice.
-            _ => {
-                return Err(ApiError::bad(
-                    "the \"exported\" path parameter must be \"internal\" or \"exported\"",
-                ));
-            }
-        };
+        let exported = exported_kind(kind)?;
         let d = &req.data;
         let common_name = field_str(d, "common_name").unwrap_or_default();
         if common_name.is_empty() || common_name.len() > 64 {
