@@ -553,12 +553,7 @@ impl AppRole {
             path: "auth/approle/login".into(),
             max_ttl: role.token_max_ttl,
         };
-        let mut auth = self.tokens.create(None, params, now).await?;
-        auth.token_type = "service".into();
-        Ok(Response {
-            auth: Some(auth),
-            ..Response::default()
-        })
+        crate::auth::login_response(&self.tokens, params, now).await
     }
 }
 

@@ -329,12 +329,7 @@ impl JwtAuth {
             max_ttl: role.token_max_ttl,
             ..TokenParams::default()
         };
-        let mut auth = self.tokens.create(None, params, req.now_unix()).await?;
-        auth.token_type = "service".into();
-        Ok(Response {
-            auth: Some(auth),
-            ..Response::default()
-        })
+        crate::auth::login_response(&self.tokens, params, req.now_unix()).await
     }
 }
 

@@ -77,3 +77,18 @@ pub(crate) async fn role_routes<R: StoredRole>(
         _ => Err(ApiError::UnsupportedOperation),
     }
 }
+
+/// The answer to a successful login: a service token from `tokens` with `params`, issued at
+/// `now` without a parent.
+pub(crate) async fn login_response(
+    tokens: &token::TokenStore,
+    params: token::TokenParams,
+    now: u64,
+) -> Result<Response, ApiError> {
+    let mut auth = tokens.create(None, params, now).await?;
+    auth.token_type = "service".into();
+    Ok(Response {
+        auth: Some(auth),
+        ..Response::default()
+    })
+}
