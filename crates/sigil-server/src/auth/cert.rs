@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sigil_core::encoding::Pem;
 use sigil_storage::Page;
-use x509_parser::extensions::GeneralName;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::api::{
@@ -194,7 +194,12 @@ struct LeafNames {
     dns: Vec<String>,
     uris: Vec<String>,
     ous: Vec<String>,
+    /// The serial number in decimal, as Vault's metadata shows it.
     serial: String,
+    /// The subject and authority key identifiers, lowercase hex joined by `:` (empty if
+    /// absent).
+    subject_key_id: String,
+    authority_key_id: String,
 }
 
 impl LeafNames {
@@ -202,21 +207,42 @@ impl LeafNames {
         let (_, cert) = X509Certificate::from_der(der).ok()?;
         let text =
             |a: &x509_parser::x509::AttributeTypeAndValue<'_>| a.as_str().ok().map(str::to_owned);
+        let hex = |b: &[u8]| {
+            b.iter()
+                .map(|x| format!("{x:02x}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        };
+        // Vault keeps one common name, the last in the subject.
         let mut names = Self {
-            common_names: cert.subject().iter_common_name().filter_map(text).collect(),
+            common_names: cert
+                .subject()
+                .iter_common_name()
+                .filter_map(text)
+                .last()
+                .into_iter()
+                .collect(),
             ous: cert
                 .subject()
                 .iter_organizational_unit()
                 .filter_map(text)
                 .collect(),
-            serial: cert
-                .raw_serial()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(":"),
+            serial: cert.tbs_certificate.serial.to_string(),
             ..Self::default()
         };
+        for ext in cert.extensions() {
+            match ext.parsed_extension() {
+                ParsedExtension::SubjectKeyIdentifier(k) => names.subject_key_id = hex(k.0),
+                ParsedExtension::AuthorityKeyIdentifier(a) => {
+                    names.authority_key_id = a
+                        .key_identifier
+                        .as_ref()
+                        .map(|k| hex(k.0))
+                        .unwrap_or_default();
+                }
+                _ => {}
+            }
+        }
         if let Ok(Some(san)) = cert.subject_alternative_name() {
             for name in &san.value.general_names {
                 match name {
@@ -248,7 +274,7 @@ impl CertAuth {
             .peer_certificates
             .as_deref()
             .filter(|c| !c.is_empty())
-            .ok_or_else(refused)?;
+            .ok_or_else(|| ApiError::bad("no client certificate found"))?;
         let names = chain
             .first()
             .and_then(|leaf| LeafNames::of(leaf))
@@ -298,6 +324,11 @@ impl CertAuth {
                 names.common_names.first().cloned().unwrap_or_default(),
             ),
             ("serial_number".to_owned(), names.serial.clone()),
+            ("subject_key_id".to_owned(), names.subject_key_id.clone()),
+            (
+                "authority_key_id".to_owned(),
+                names.authority_key_id.clone(),
+            ),
         ]);
         let params = TokenParams {
             policies: Some(role.token_policies.clone()),
