@@ -39,6 +39,10 @@ struct CertRole {
     allowed_dns_sans: Vec<String>,
     allowed_uri_sans: Vec<String>,
     allowed_organizational_units: Vec<String>,
+    /// `oid:glob` pairs every one of which the leaf must carry (added later: absent in
+    /// roles stored before).
+    #[serde(default)]
+    required_extensions: Vec<String>,
     token_policies: Vec<String>,
     token_ttl: u64,
     token_max_ttl: u64,
@@ -81,6 +85,7 @@ impl CertRole {
             allowed_dns_sans: list("allowed_dns_sans")?,
             allowed_uri_sans: list("allowed_uri_sans")?,
             allowed_organizational_units: list("allowed_organizational_units")?,
+            required_extensions: required_extensions(list("required_extensions")?)?,
             token_policies: policies,
             token_ttl: duration_field(data, "token_ttl")?
                 .or(duration_field(data, "ttl")?)
@@ -105,6 +110,7 @@ impl CertRole {
             "allowed_dns_sans": self.allowed_dns_sans,
             "allowed_uri_sans": self.allowed_uri_sans,
             "allowed_organizational_units": self.allowed_organizational_units,
+            "required_extensions": self.required_extensions,
             "token_policies": self.token_policies,
             "policies": self.token_policies,
             "token_ttl": self.token_ttl,
@@ -165,7 +171,67 @@ impl CertRole {
             && any(&self.allowed_dns_sans, &names.dns)
             && any(&self.allowed_uri_sans, &names.uris)
             && any(&self.allowed_organizational_units, &names.ous)
+            && self.required_extensions.iter().all(|r| {
+                r.split_once(':').is_some_and(|(oid, pattern)| {
+                    names
+                        .extensions
+                        .get(oid)
+                        .is_some_and(|v| glob_match(pattern, v))
+                })
+            })
     }
+}
+
+/// Checks `oid:glob` entries: a dotted OID, a colon, a pattern.
+fn required_extensions(items: Vec<String>) -> Result<Vec<String>, ApiError> {
+    for item in &items {
+        let ok = item.split_once(':').is_some_and(|(oid, _)| {
+            oid.split('.').count() >= 2
+                && oid
+                    .split('.')
+                    .all(|arc| !arc.is_empty() && arc.bytes().all(|b| b.is_ascii_digit()))
+        });
+        if !ok {
+            return Err(ApiError::bad(
+                "required_extensions: each entry is \"<dotted oid>:<value glob>\"",
+            ));
+        }
+    }
+    Ok(items)
+}
+
+/// An extension's value read as Vault does: one DER string (UTF8, Printable, IA5,
+/// Numeric, T61 or BMP); anything else reads as the empty string.
+fn extension_text(value: &[u8]) -> String {
+    let parse = || -> Option<String> {
+        let (&tag, rest) = value.split_first()?;
+        let (&first, rest) = rest.split_first()?;
+        let (len, body) = if first < 0x80 {
+            (usize::from(first), rest)
+        } else {
+            let n = usize::from(first & 0x7f);
+            if n == 0 || n > 4 || rest.len() < n {
+                return None;
+            }
+            let len = rest[..n]
+                .iter()
+                .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+            (len, &rest[n..])
+        };
+        let body = body.get(..len)?;
+        match tag {
+            0x0c | 0x12 | 0x13 | 0x14 | 0x16 => String::from_utf8(body.to_vec()).ok(),
+            0x1e if body.len() % 2 == 0 => String::from_utf16(
+                &body
+                    .chunks_exact(2)
+                    .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                    .collect::<Vec<_>>(),
+            )
+            .ok(),
+            _ => None,
+        }
+    };
+    parse().unwrap_or_default()
 }
 
 /// The DER of every certificate in a PEM text.
@@ -200,6 +266,8 @@ struct LeafNames {
     /// absent).
     subject_key_id: String,
     authority_key_id: String,
+    /// Every extension's value as text, by dotted OID (see [`extension_text`]).
+    extensions: BTreeMap<String, String>,
 }
 
 impl LeafNames {
@@ -231,6 +299,9 @@ impl LeafNames {
             ..Self::default()
         };
         for ext in cert.extensions() {
+            names
+                .extensions
+                .insert(ext.oid.to_id_string(), extension_text(ext.value));
             match ext.parsed_extension() {
                 ParsedExtension::SubjectKeyIdentifier(k) => names.subject_key_id = hex(k.0),
                 ParsedExtension::AuthorityKeyIdentifier(a) => {

@@ -228,6 +228,14 @@ async fn roles_are_checked_whole_and_listed() {
             json!({"certificate": spiffe.pem, "allowed_uri_sans": vec!["x"; 65]}),
             "at most 64",
         ),
+        (
+            json!({"certificate": spiffe.pem, "required_extensions": ["nocolon"]}),
+            "required_extensions",
+        ),
+        (
+            json!({"certificate": spiffe.pem, "token_policies": 5}),
+            "token_policies",
+        ),
     ] {
         refused(f.call(Operation::Update, "certs/r", body, None).await, want);
     }
@@ -323,6 +331,10 @@ fn each_constraint_needs_one_matching_name() {
         dns: vec!["web.example.com".into(), "alt.example.com".into()],
         uris: vec!["spiffe://example.org/ns/prod/sa/web".into()],
         ous: vec!["payments".into()],
+        extensions: BTreeMap::from([
+            ("1.2.3.4".to_owned(), "team-payments".to_owned()),
+            ("2.5.29.17".to_owned(), String::new()),
+        ]),
         ..LeafNames::default()
     };
     let role = |cn: &[&str], dns: &[&str], uri: &[&str], ou: &[&str]| CertRole {
@@ -331,6 +343,7 @@ fn each_constraint_needs_one_matching_name() {
         allowed_dns_sans: dns.iter().map(|s| s.to_string()).collect(),
         allowed_uri_sans: uri.iter().map(|s| s.to_string()).collect(),
         allowed_organizational_units: ou.iter().map(|s| s.to_string()).collect(),
+        required_extensions: vec![],
         token_policies: vec![],
         token_ttl: 0,
         token_max_ttl: 0,
@@ -350,5 +363,48 @@ fn each_constraint_needs_one_matching_name() {
         ),
     ] {
         assert_eq!(r.matches(&names), want, "{r:?}");
+    }
+}
+
+#[test]
+fn required_extensions_match_string_values() {
+    let names = LeafNames {
+        extensions: BTreeMap::from([("1.2.3.4".to_owned(), "team-payments".to_owned())]),
+        ..LeafNames::default()
+    };
+    let role = |req: &[&str]| CertRole {
+        certificate: String::new(),
+        allowed_common_names: vec![],
+        allowed_dns_sans: vec![],
+        allowed_uri_sans: vec![],
+        allowed_organizational_units: vec![],
+        required_extensions: req.iter().map(|s| s.to_string()).collect(),
+        token_policies: vec![],
+        token_ttl: 0,
+        token_max_ttl: 0,
+        display_name: String::new(),
+    };
+    for (req, want) in [
+        (&[][..], true),
+        (&["1.2.3.4:team-payments"][..], true),
+        (&["1.2.3.4:team-*"][..], true),
+        (&["1.2.3.4:*", "1.2.3.5:*"][..], false),
+        (&["1.2.3.4:team-hr"][..], false),
+    ] {
+        assert_eq!(role(req).matches(&names), want, "{req:?}");
+    }
+    // Value decoding: UTF8String, IA5String, long-form length, BMPString, not a string.
+    assert_eq!(extension_text(&[0x0c, 2, b'h', b'i']), "hi");
+    assert_eq!(extension_text(&[0x16, 1, b'x']), "x");
+    let long = [&[0x0c, 0x81, 3][..], b"abc"].concat();
+    assert_eq!(extension_text(&long), "abc");
+    assert_eq!(extension_text(&[0x1e, 2, 0, b'z']), "z");
+    assert_eq!(extension_text(&[0x30, 0]), "");
+    assert_eq!(extension_text(&[0x0c, 5, b'a']), "");
+    assert_eq!(extension_text(&[]), "");
+    // Entries are checked when the role is written.
+    assert!(required_extensions(vec!["1.2.3:x".into(), "1.2:*".into()]).is_ok());
+    for bad in ["nocolon", "abc:x", "1:x", "1..2:x", ":x"] {
+        assert!(required_extensions(vec![bad.into()]).is_err(), "{bad}");
     }
 }

@@ -27,6 +27,7 @@ CA = os.environ.get("SIGIL_CACERT") or True
 WORK = tempfile.mkdtemp(prefix="cert-auth-")
 atexit.register(shutil.rmtree, WORK, ignore_errors=True)
 MOUNT = "cert"
+TEAM_OID = "1.3.6.1.4.1.99999.1"
 
 
 def section(name):
@@ -60,7 +61,8 @@ def make_leaf(name, ca, spiffe_id):
                 "keyUsage=critical,digitalSignature\n"
                 "extendedKeyUsage=clientAuth\n"
                 "subjectKeyIdentifier=hash\n"
-                "authorityKeyIdentifier=keyid\n")
+                "authorityKeyIdentifier=keyid\n"
+                f"{TEAM_OID}=ASN1:UTF8String:team-payments\n")
     openssl("x509", "-req", "-in", path(f"{name}.csr"), "-CA", path(f"{ca}.pem"),
             "-CAkey", path(f"{ca}.key"), "-CAcreateserial", "-days", "1",
             "-extfile", path(f"{name}.ext"), "-out", path(f"{name}.pem"))
@@ -95,11 +97,12 @@ client.secrets.kv.v2.create_or_update_secret("web/db", secret={"password": "s3cr
 client.secrets.kv.v2.create_or_update_secret("other/db", secret={"password": "nope"})
 client.write(f"auth/{MOUNT}/certs/web", certificate=ca_pem, display_name="web",
              allowed_uri_sans="spiffe://example.org/ns/prod/*", token_policies="web",
-             token_ttl="10m", token_max_ttl="1h")
+             required_extensions=f"{TEAM_OID}:team-*", token_ttl="10m", token_max_ttl="1h")
 role = client.read(f"auth/{MOUNT}/certs/web")["data"]
 assert role["allowed_uri_sans"] == ["spiffe://example.org/ns/prod/*"], role
 assert role["token_policies"] == ["web"] and role["token_ttl"] == 600, role
 assert role["token_max_ttl"] == 3600 and role["display_name"] == "web", role
+assert role["required_extensions"] == [f"{TEAM_OID}:team-*"], role
 assert client.list(f"auth/{MOUNT}/certs")["data"]["keys"] == ["web"]
 
 section("bad role bodies change nothing")
@@ -109,6 +112,7 @@ for body, needle in (
     ({"certificate": ca_pem, "token_ttl": "forever"}, "invalid duration"),
     ({"certificate": ca_pem, "token_ttl": "2h", "token_max_ttl": "1h"}, "token_max_ttl"),
     ({"certificate": ca_pem, "allowed_uri_sans": {"a": 1}}, "allowed_uri_sans"),
+    ({"certificate": ca_pem, "required_extensions": ["no-oid"]}, "required_extensions"),
 ):
     r = requests.post(f"{ADDR}/v1/auth/{MOUNT}/certs/bad", json=body,
                       headers={"X-Vault-Token": ROOT}, verify=CA)
@@ -141,6 +145,11 @@ refused(lambda: hvac.Client(url=ADDR, cert=rogue, verify=CA).auth.cert.login(mou
         hvac.exceptions.InvalidRequest, "invalid certificate or no client certificate supplied")
 r = requests.post(f"{ADDR}/v1/auth/{MOUNT}/login", json={}, verify=CA)
 assert r.status_code == 400 and "no client certificate found" in r.text, r.text
+# A role requiring another value of the extension refuses the same certificate.
+client.write(f"auth/{MOUNT}/certs/hr", certificate=ca_pem, required_extensions=f"{TEAM_OID}:team-hr")
+refused(lambda: hvac.Client(url=ADDR, cert=web, verify=CA).auth.cert.login(name="hr", mount_point=MOUNT),
+        hvac.exceptions.InvalidRequest, "no chain matching all constraints")
+client.delete(f"auth/{MOUNT}/certs/hr")
 # Clients without a certificate are otherwise unaffected.
 assert client.is_authenticated()
 
