@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sigil_core::encoding::Pem;
 use sigil_storage::Page;
-use x509_parser::extensions::GeneralName;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::api::{
@@ -40,6 +40,10 @@ struct CertRole {
     allowed_dns_sans: Vec<String>,
     allowed_uri_sans: Vec<String>,
     allowed_organizational_units: Vec<String>,
+    /// `oid:glob` pairs every one of which the leaf must carry (added later: absent in
+    /// roles stored before).
+    #[serde(default)]
+    required_extensions: Vec<String>,
     token_policies: Vec<String>,
     token_ttl: u64,
     token_max_ttl: u64,
@@ -82,6 +86,7 @@ impl CertRole {
             allowed_dns_sans: list("allowed_dns_sans")?,
             allowed_uri_sans: list("allowed_uri_sans")?,
             allowed_organizational_units: list("allowed_organizational_units")?,
+            required_extensions: required_extensions(list("required_extensions")?)?,
             token_policies: policies,
             token_ttl: duration_field(data, "token_ttl")?
                 .or(duration_field(data, "ttl")?)
@@ -106,6 +111,7 @@ impl CertRole {
             "allowed_dns_sans": self.allowed_dns_sans,
             "allowed_uri_sans": self.allowed_uri_sans,
             "allowed_organizational_units": self.allowed_organizational_units,
+            "required_extensions": self.required_extensions,
             "token_policies": self.token_policies,
             "policies": self.token_policies,
             "token_ttl": self.token_ttl,
@@ -166,6 +172,52 @@ impl CertRole {
             && any(&self.allowed_dns_sans, &names.dns)
             && any(&self.allowed_uri_sans, &names.uris)
             && any(&self.allowed_organizational_units, &names.ous)
+            && self.required_extensions.iter().all(|r| {
+                r.split_once(':').is_some_and(|(oid, pattern)| {
+                    names
+                        .extensions
+                        .get(oid)
+                        .is_some_and(|v| glob_match(pattern, v))
+                })
+            })
+    }
+}
+
+/// Checks `oid:glob` entries: a dotted OID, a colon, a pattern.
+fn required_extensions(items: Vec<String>) -> Result<Vec<String>, ApiError> {
+    for item in &items {
+        let ok = item.split_once(':').is_some_and(|(oid, _)| {
+            oid.split('.').count() >= 2
+                && oid
+                    .split('.')
+                    .all(|arc| !arc.is_empty() && arc.bytes().all(|b| b.is_ascii_digit()))
+        });
+        if !ok {
+            return Err(ApiError::bad(
+                "required_extensions: each entry is \"<dotted oid>:<value glob>\"",
+            ));
+        }
+    }
+    Ok(items)
+}
+
+/// An extension's value read as Vault does: one DER string (UTF8, Printable, IA5,
+/// Numeric, T61 or BMP); anything else reads as the empty string.
+fn extension_text(value: &[u8]) -> String {
+    use der::{Decode, Tag, Tagged};
+    let Ok(any) = der::asn1::AnyRef::from_der(value) else {
+        return String::new();
+    };
+    match any.tag() {
+        Tag::Utf8String
+        | Tag::PrintableString
+        | Tag::Ia5String
+        | Tag::NumericString
+        | Tag::TeletexString => String::from_utf8(any.value().to_vec()).unwrap_or_default(),
+        Tag::BmpString => der::asn1::BmpString::from_der(value)
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+        _ => String::new(),
     }
 }
 
@@ -205,7 +257,14 @@ struct LeafNames {
     dns: Vec<String>,
     uris: Vec<String>,
     ous: Vec<String>,
+    /// The serial number in decimal, as Vault's metadata shows it.
     serial: String,
+    /// The subject and authority key identifiers, lowercase hex joined by `:` (empty if
+    /// absent).
+    subject_key_id: String,
+    authority_key_id: String,
+    /// Every extension's value as text, by dotted OID (see [`extension_text`]).
+    extensions: BTreeMap<String, String>,
 }
 
 impl LeafNames {
@@ -213,21 +272,45 @@ impl LeafNames {
         let (_, cert) = X509Certificate::from_der(der).ok()?;
         let text =
             |a: &x509_parser::x509::AttributeTypeAndValue<'_>| a.as_str().ok().map(str::to_owned);
+        let hex = |b: &[u8]| {
+            b.iter()
+                .map(|x| format!("{x:02x}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        };
+        // Vault keeps one common name, the last in the subject.
         let mut names = Self {
-            common_names: cert.subject().iter_common_name().filter_map(text).collect(),
+            common_names: cert
+                .subject()
+                .iter_common_name()
+                .filter_map(text)
+                .last()
+                .into_iter()
+                .collect(),
             ous: cert
                 .subject()
                 .iter_organizational_unit()
                 .filter_map(text)
                 .collect(),
-            serial: cert
-                .raw_serial()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(":"),
+            serial: cert.tbs_certificate.serial.to_string(),
             ..Self::default()
         };
+        for ext in cert.extensions() {
+            names
+                .extensions
+                .insert(ext.oid.to_id_string(), extension_text(ext.value));
+            match ext.parsed_extension() {
+                ParsedExtension::SubjectKeyIdentifier(k) => names.subject_key_id = hex(k.0),
+                ParsedExtension::AuthorityKeyIdentifier(a) => {
+                    names.authority_key_id = a
+                        .key_identifier
+                        .as_ref()
+                        .map(|k| hex(k.0))
+                        .unwrap_or_default();
+                }
+                _ => {}
+            }
+        }
         if let Ok(Some(san)) = cert.subject_alternative_name() {
             for name in &san.value.general_names {
                 match name {
@@ -259,7 +342,7 @@ impl CertAuth {
             .peer_certificates
             .as_deref()
             .filter(|c| !c.is_empty())
-            .ok_or_else(refused)?;
+            .ok_or_else(|| ApiError::bad("no client certificate found"))?;
         let names = chain
             .first()
             .and_then(|leaf| LeafNames::of(leaf))
@@ -312,6 +395,11 @@ impl CertAuth {
                 names.common_names.first().cloned().unwrap_or_default(),
             ),
             ("serial_number".to_owned(), names.serial.clone()),
+            ("subject_key_id".to_owned(), names.subject_key_id.clone()),
+            (
+                "authority_key_id".to_owned(),
+                names.authority_key_id.clone(),
+            ),
         ]);
         let params = TokenParams {
             policies: Some(role.token_policies.clone()),

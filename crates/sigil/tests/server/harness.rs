@@ -166,6 +166,8 @@ pub(crate) struct OpenBao {
     dir: tempfile::TempDir,
     pub(crate) addr: String,
     pub(crate) token: String,
+    /// The CA of the server's TLS certificate (`-dev-tls`), or empty on plain HTTP.
+    cacert: String,
 }
 
 impl OpenBao {
@@ -174,9 +176,19 @@ impl OpenBao {
     /// its port between our probe and its bind) is started again on another port, at most
     /// three times.
     pub(crate) fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// As [`OpenBao::start`], listening on TLS (`-dev-tls`, its own CA), so that clients can
+    /// present certificates (the `cert` auth method).
+    pub(crate) fn start_tls() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Self {
         let mut last_log = String::new();
         for _ in 0..3 {
-            match Self::try_start() {
+            match Self::try_start(tls) {
                 Ok(bao) => return bao,
                 Err(log) => last_log = log,
             }
@@ -185,17 +197,22 @@ impl OpenBao {
     }
 
     /// One start; `Err` with the server's output when it exited before answering.
-    fn try_start() -> Result<Self, String> {
+    fn try_start(tls: bool) -> Result<Self, String> {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port_pair();
         let log = std::fs::File::create(dir.path().join("bao.log")).expect("bao log");
+        let mut args = vec![
+            "server".to_owned(),
+            "-dev".to_owned(),
+            "-dev-root-token-id=root".to_owned(),
+            format!("-dev-listen-address=127.0.0.1:{port}"),
+        ];
+        if tls {
+            args.push("-dev-tls".to_owned());
+            args.push(format!("-dev-tls-cert-dir={}", dir.path().display()));
+        }
         let child = Command::new(bao_bin())
-            .args([
-                "server",
-                "-dev",
-                "-dev-root-token-id=root",
-                &format!("-dev-listen-address=127.0.0.1:{port}"),
-            ])
+            .args(&args)
             .current_dir(dir.path())
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -208,15 +225,24 @@ impl OpenBao {
         let mut bao = Self {
             child,
             dir,
-            addr: format!("http://127.0.0.1:{port}"),
+            addr: format!("{}://127.0.0.1:{port}", if tls { "https" } else { "http" }),
             token: "root".to_owned(),
+            cacert: String::new(),
         };
+        if tls {
+            bao.cacert = dir_file(&bao.dir, "vault-ca.pem");
+        }
         let deadline = std::time::Instant::now() + BAO_START_TIMEOUT;
         while std::time::Instant::now() < deadline {
             if let Ok(Some(_)) = bao.child.try_wait() {
                 return Err(bao.log());
             }
-            if health_is_200(port) {
+            let up = if tls {
+                bao.tls_status_ok()
+            } else {
+                health_is_200(port)
+            };
+            if up {
                 return Ok(bao);
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -225,6 +251,19 @@ impl OpenBao {
             "bao server -dev did not answer within {BAO_START_TIMEOUT:?}:\n{}",
             bao.log()
         );
+    }
+
+    /// Whether `bao status` over TLS says the server is up and unsealed (exit 0).
+    fn tls_status_ok(&self) -> bool {
+        Path::new(&self.cacert).exists()
+            && Command::new(bao_bin())
+                .args(["status", &format!("-address={}", self.addr)])
+                .env("BAO_CACERT", &self.cacert)
+                .env("VAULT_CACERT", &self.cacert)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
     }
 
     /// What the server printed (for failure messages).
@@ -237,7 +276,7 @@ impl OpenBao {
         BTreeMap::from([
             ("SIGIL_ADDR".to_owned(), self.addr.clone()),
             ("SIGIL_TOKEN".to_owned(), self.token.clone()),
-            ("SIGIL_CACERT".to_owned(), String::new()),
+            ("SIGIL_CACERT".to_owned(), self.cacert.clone()),
         ])
     }
 
@@ -246,7 +285,7 @@ impl OpenBao {
         BTreeMap::from([
             ("PEER_ADDR".to_owned(), self.addr.clone()),
             ("PEER_TOKEN".to_owned(), self.token.clone()),
-            ("PEER_CACERT".to_owned(), String::new()),
+            ("PEER_CACERT".to_owned(), self.cacert.clone()),
         ])
     }
 
@@ -300,6 +339,11 @@ fn free_port_pair() -> u16 {
 }
 
 /// One plain-HTTP `GET /v1/sys/health`; true when it answers 200.
+/// `name` inside `dir`, as a string.
+fn dir_file(dir: &tempfile::TempDir, name: &str) -> String {
+    dir.path().join(name).display().to_string()
+}
+
 fn health_is_200(port: u16) -> bool {
     use std::io::{Read, Write};
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));

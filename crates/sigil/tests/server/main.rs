@@ -9,6 +9,7 @@ mod support;
 mod harness;
 
 mod bao;
+mod cert_auth;
 mod cli;
 mod hvac;
 mod lifecycle;
