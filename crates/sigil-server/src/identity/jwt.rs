@@ -1,9 +1,9 @@
 //! JWT-SVIDs: the trust domain's JWT signing key and the tokens it signs, shaped as the
 //! JWT-SVID standard requires and as SPIFFE clients check them — JWS compact form, header
 //! `alg` (ES256), `kid` and `typ: JWT` only; claims `sub` (the SPIFFE ID), `aud` (a list, at
-//! least one), `exp` and `iat`. The key's public half is published in the bundle with
-//! `use: jwt-svid` and the same `kid` (the RFC 7638 thumbprint). Signing is sigil-core's
-//! (aws-lc ECDSA, fixed-length r‖s as JWS wants).
+//! least one), `exp`, `iat`, and `iss` when an issuer URL is configured. The key's public
+//! half is published in the bundle with `use: jwt-svid` and the same `kid` (the RFC 7638
+//! thumbprint). Signing is sigil-core's (aws-lc ECDSA, fixed-length r‖s as JWS wants).
 
 use std::fmt;
 
@@ -85,16 +85,21 @@ impl JwtKey {
         Ok(m)
     }
 
-    /// Signs a JWT-SVID for `id` and `audience`, issued at `now`, expiring at `exp`.
+    /// Signs a JWT-SVID for `id` and `audience` (with `iss` when the trust domain has an
+    /// issuer URL), issued at `now`, expiring at `exp`.
     pub(super) fn mint(
         &self,
         id: &SpiffeId,
         audience: &[String],
+        issuer: Option<&str>,
         now: i64,
         exp: i64,
     ) -> Result<String, ApiError> {
         let header = json!({"alg": "ES256", "kid": self.kid, "typ": "JWT"});
-        let claims = json!({"sub": id.as_str(), "aud": audience, "exp": exp, "iat": now});
+        let mut claims = json!({"sub": id.as_str(), "aud": audience, "exp": exp, "iat": now});
+        if let Some(iss) = issuer {
+            claims["iss"] = iss.into();
+        }
         let encode = |v: &Value| {
             serde_json::to_vec(v)
                 .map(|b| base64url_encode(&b))

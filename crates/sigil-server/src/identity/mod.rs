@@ -71,6 +71,11 @@ struct Config {
     sequence: u64,
     /// `spiffe_refresh_hint`, seconds.
     refresh_hint: u64,
+    /// The `iss` of JWT-SVIDs and of the OIDC discovery document ("" = none): this mount's
+    /// public URL, so that `<issuer>/.well-known/openid-configuration` and
+    /// `<issuer>/jwks` are its paths.
+    #[serde(default)]
+    jwt_issuer: String,
 }
 
 const fn default_jwt_ttl() -> u64 {
@@ -89,6 +94,7 @@ impl Config {
             "key_bits": self.key_bits,
             "bundle_sequence": self.sequence,
             "bundle_refresh_hint": self.refresh_hint,
+            "jwt_issuer": self.jwt_issuer,
         }) {
             Value::Object(m) => m,
             _ => Map::new(),
@@ -112,6 +118,46 @@ impl Identity {
 
 fn now(req: &Request) -> i64 {
     i64::try_from(req.now_unix()).unwrap_or(i64::MAX)
+}
+
+/// `jwt_issuer`, when given: an `https` URL without query or fragment ("" clears it).
+fn jwt_issuer(d: &Map<String, Value>) -> Result<Option<String>, ApiError> {
+    let Some(url) = field_str(d, "jwt_issuer") else {
+        return Ok(None);
+    };
+    let url = url.trim_end_matches('/').to_owned();
+    let ok = url.is_empty()
+        || (url.len() <= 2048
+            && url
+                .strip_prefix("https://")
+                .is_some_and(|rest| !rest.is_empty())
+            && !url.contains(['?', '#', ' ']));
+    if ok {
+        Ok(Some(url))
+    } else {
+        Err(ApiError::bad(
+            "jwt_issuer must be an https URL without query or fragment",
+        ))
+    }
+}
+
+/// The OIDC discovery document for JWT-SVIDs (what relying parties that speak OIDC, such as
+/// cloud providers' workload identity federation, fetch): the issuer, where its keys are,
+/// and what it signs with.
+fn discovery_document(config: &Config) -> Result<Response, ApiError> {
+    if config.jwt_issuer.is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    let body = serde_json::to_vec(&json!({
+        "issuer": config.jwt_issuer,
+        "jwks_uri": format!("{}/jwks", config.jwt_issuer),
+        "authorization_endpoint": "",
+        "response_types_supported": ["id_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+    }))
+    .map_err(|_| ApiError::internal("encoding the discovery document"))?;
+    Ok(Response::raw("application/json", body))
 }
 
 /// A positive duration field, or `default` when absent or zero.
@@ -198,6 +244,9 @@ impl Identity {
                 c.jwt_svid_ttl = ttl(d, "jwt_svid_ttl", c.jwt_svid_ttl)?;
                 c.ca_ttl = ttl(d, "ca_ttl", c.ca_ttl)?;
                 c.refresh_hint = ttl(d, "bundle_refresh_hint", c.refresh_hint)?;
+                if let Some(issuer) = jwt_issuer(d)? {
+                    c.jwt_issuer = issuer;
+                }
                 c
             }
             None => {
@@ -213,6 +262,7 @@ impl Identity {
                     key_bits: spec.bits(),
                     sequence: 1,
                     refresh_hint: ttl(d, "bundle_refresh_hint", DEFAULT_REFRESH_HINT)?,
+                    jwt_issuer: jwt_issuer(d)?.unwrap_or_default(),
                 };
                 let authority = Authority::generate(&c.trust_domain, spec, c.ca_ttl, now(req))?;
                 ops.push(ViewOp::Put(
@@ -360,7 +410,10 @@ impl Identity {
         let t = now(req);
         let exp = t
             .saturating_add(i64::try_from(ttl(d, "ttl", config.jwt_svid_ttl)?).unwrap_or(i64::MAX));
-        let token = load_jwt_key(view).await?.mint(&id, &audience, t, exp)?;
+        let issuer = Some(config.jwt_issuer.as_str()).filter(|i| !i.is_empty());
+        let token = load_jwt_key(view)
+            .await?
+            .mint(&id, &audience, issuer, t, exp)?;
         Ok(Response::data(
             [
                 ("spiffe_id".to_owned(), Value::from(id.as_str())),
@@ -462,6 +515,12 @@ impl Engine for Identity {
                 Ok(Response::json(json!({"keys": keys, "key_info": info})))
             }
             ("jwt", "mint", _) if write => Self::jwt(req, view).await,
+            (".well-known", "openid-configuration", Operation::Read) => {
+                match view.get_json::<Config>(CONFIG_KEY).await? {
+                    Some(c) => discovery_document(&c),
+                    None => Err(ApiError::NotFound),
+                }
+            }
             ("jwks", "", Operation::Read) => {
                 // The JWT keys alone as a plain JWKS (no `use`), as an OIDC discovery
                 // document's `jwks_uri` serves them.
@@ -504,7 +563,12 @@ impl Engine for Identity {
 
     /// The bundle is public, as a SPIFFE bundle endpoint is.
     fn unauthenticated_paths(&self) -> &'static [&'static str] {
-        &["bundle", "bundle/pem", "jwks"]
+        &[
+            "bundle",
+            "bundle/pem",
+            "jwks",
+            ".well-known/openid-configuration",
+        ]
     }
 
     /// Minting and signing SVIDs change nothing stored.

@@ -225,7 +225,12 @@ async fn the_bundle_is_a_spiffe_bundle_document() {
     assert_eq!(base64_decode(x5c[0].as_str().unwrap()).unwrap(), der(&pem));
     assert_eq!(
         f.engine.unauthenticated_paths(),
-        ["bundle", "bundle/pem", "jwks"]
+        [
+            "bundle",
+            "bundle/pem",
+            "jwks",
+            ".well-known/openid-configuration"
+        ]
     );
 }
 
@@ -633,4 +638,66 @@ async fn the_authority_is_prepared_at_half_life_and_activated_with_a_sixth_left(
     assert!(seq > 2);
     assert!(!later.contains(&first[0]), "the expired authority is gone");
     assert_eq!(later[0], two[1]);
+}
+
+#[tokio::test]
+async fn an_issuer_url_adds_iss_and_the_oidc_discovery_document() {
+    let f = Fixture::configured().await;
+    let discovery = ".well-known/openid-configuration";
+    assert_eq!(
+        f.call(Operation::Read, discovery, json!({})).await,
+        Err(ApiError::NotFound),
+        "no issuer, no document"
+    );
+    let before = f.snapshot().await;
+    for bad in [
+        "http://sigil.example",
+        "https://",
+        "https://x/?q",
+        "ftp://x",
+    ] {
+        assert!(
+            matches!(
+                f.call(Operation::Update, "config", json!({"jwt_issuer": bad}))
+                    .await,
+                Err(ApiError::BadRequest(_))
+            ),
+            "{bad}"
+        );
+        assert_eq!(f.snapshot().await, before, "{bad}");
+    }
+    let got = f
+        .write(
+            "config",
+            json!({"jwt_issuer": "https://sigil.example:8200/v1/spiffe/"}),
+        )
+        .await;
+    let issuer = "https://sigil.example:8200/v1/spiffe";
+    assert_eq!(got["jwt_issuer"], json!(issuer));
+    let doc: Value = serde_json::from_slice(&f.raw(discovery).await).unwrap();
+    assert_eq!(doc["issuer"], json!(issuer));
+    assert_eq!(doc["jwks_uri"], json!(format!("{issuer}/jwks")));
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        json!(["ES256"])
+    );
+    let token = s(
+        &f.write(
+            "jwt/mint",
+            json!({"spiffe_id": "spiffe://example.org/w", "audience": ["a"]}),
+        )
+        .await,
+        "token",
+    );
+    let claims: Value = serde_json::from_slice(
+        &sigil_core::encoding::base64url_decode(token.split('.').nth(1).unwrap()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["iss"], json!(issuer));
+    // An empty value clears it.
+    f.write("config", json!({"jwt_issuer": ""})).await;
+    assert_eq!(
+        f.call(Operation::Read, discovery, json!({})).await,
+        Err(ApiError::NotFound)
+    );
 }

@@ -228,10 +228,21 @@ openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", 
 r = requests.post(f"{ADDR}/v1/auth/cert/login", json={}, verify=CA, cert=(path("rogue.pem"), path("rogue.key")))
 assert r.status_code == 400 and "invalid certificate" in r.text, r.text
 
+section("OIDC discovery for JWT-SVIDs")
+issuer = f"{ADDR}/v1/{MOUNT}"
+assert raw("GET", ".well-known/openid-configuration", token=False).status_code == 404
+client.write(f"{MOUNT}/config", jwt_issuer=issuer)
+disc = raw("GET", ".well-known/openid-configuration", token=False)
+assert disc.status_code == 200 and disc.headers["Content-Type"] == "application/json", disc.text
+disc = disc.json()
+assert disc["issuer"] == issuer and disc["jwks_uri"] == f"{issuer}/jwks", disc
+served = requests.get(disc["jwks_uri"], verify=CA)
+assert served.status_code == 200 and jjwk.JWKSet.from_json(served.text).get_key(header["kid"]), served.text
+
 section("a JWT-SVID logs in to secrets (jwt auth) and is held to its policy")
 client.sys.enable_auth_method("jwt")
 jwt_pem = keyset.get_key(header["kid"]).export_to_pem().decode()
-client.write("auth/jwt/config", jwt_validation_pubkeys=[jwt_pem])
+client.write("auth/jwt/config", jwt_validation_pubkeys=[jwt_pem], bound_issuer=issuer)
 client.write("auth/jwt/role/web", role_type="jwt", user_claim="sub", bound_audiences=["sigil"],
              bound_claims_type="glob", bound_claims={"sub": f"spiffe://{TD}/ns/*/sa/web"},
              token_policies=["web"], token_ttl="10m")
