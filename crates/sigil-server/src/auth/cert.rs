@@ -125,38 +125,7 @@ impl CertRole {
 
     /// Whether the chain verifies against this role's CAs at `now` for client use.
     fn trusts(&self, chain: &[Vec<u8>], now: UnixTime) -> bool {
-        let Ok(cas) = ca_ders(&self.certificate) else {
-            return false;
-        };
-        let anchors: Vec<_> = cas
-            .iter()
-            .filter_map(|d| {
-                webpki::anchor_from_trusted_cert(&CertificateDer::from(d.as_slice()))
-                    .ok()
-                    .map(|a| a.to_owned())
-            })
-            .collect();
-        let Some((leaf, rest)) = chain.split_first() else {
-            return false;
-        };
-        let leaf = CertificateDer::from(leaf.as_slice());
-        let intermediates: Vec<_> = rest
-            .iter()
-            .map(|d| CertificateDer::from(d.as_slice()))
-            .collect();
-        let Ok(ee) = webpki::EndEntityCert::try_from(&leaf) else {
-            return false;
-        };
-        ee.verify_for_usage(
-            webpki::ALL_VERIFICATION_ALGS,
-            &anchors,
-            &intermediates,
-            now,
-            webpki::KeyUsage::client_auth(),
-            None,
-            None,
-        )
-        .is_ok()
+        ca_ders(&self.certificate).is_ok_and(|cas| verifies_for_client(&cas, chain, now))
     }
 
     /// Whether the leaf's names satisfy every constraint the role sets (an empty list
@@ -231,8 +200,42 @@ impl StoredRole for CertRole {
     }
 }
 
+/// Whether `chain` (DER, leaf first) verifies against the CA certificates `cas` (DER) at
+/// `now` for TLS client use.
+pub(crate) fn verifies_for_client(cas: &[Vec<u8>], chain: &[Vec<u8>], now: UnixTime) -> bool {
+    let anchors: Vec<_> = cas
+        .iter()
+        .filter_map(|d| {
+            webpki::anchor_from_trusted_cert(&CertificateDer::from(d.as_slice()))
+                .ok()
+                .map(|a| a.to_owned())
+        })
+        .collect();
+    let Some((leaf, rest)) = chain.split_first() else {
+        return false;
+    };
+    let leaf = CertificateDer::from(leaf.as_slice());
+    let intermediates: Vec<_> = rest
+        .iter()
+        .map(|d| CertificateDer::from(d.as_slice()))
+        .collect();
+    let Ok(ee) = webpki::EndEntityCert::try_from(&leaf) else {
+        return false;
+    };
+    ee.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        &anchors,
+        &intermediates,
+        now,
+        webpki::KeyUsage::client_auth(),
+        None,
+        None,
+    )
+    .is_ok()
+}
+
 /// The DER of every certificate in a PEM text.
-fn ca_ders(pem: &str) -> Result<Vec<Vec<u8>>, ApiError> {
+pub(crate) fn ca_ders(pem: &str) -> Result<Vec<Vec<u8>>, ApiError> {
     let mut out = Vec::new();
     let mut rest = pem;
     while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {

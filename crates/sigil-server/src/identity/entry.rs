@@ -156,6 +156,11 @@ impl Entry {
         Ok(())
     }
 
+    /// Whether the entry still applies at `now` (Unix seconds).
+    pub(super) fn live(&self, now: i64) -> bool {
+        self.expires_at == 0 || i64::try_from(self.expires_at).is_ok_and(|e| e > now)
+    }
+
     /// Two entries are the same registration when they give the same ID under the same
     /// parent for the same selectors (SPIRE refuses such duplicates).
     pub(super) fn same_registration(&self, other: &Self) -> bool {

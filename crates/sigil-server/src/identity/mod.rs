@@ -33,6 +33,7 @@ use crate::view::{View, ViewOp, to_json};
 
 mod entry;
 mod jwt;
+mod node;
 mod rotation;
 mod svid;
 
@@ -41,6 +42,7 @@ mod tests;
 
 use entry::Entry;
 use jwt::{JwtKey, MAX_AUDIENCES};
+use node::Agent;
 use rotation::Authorities;
 use svid::{Authority, MAX_DNS_NAMES, SvidRequest};
 
@@ -76,6 +78,9 @@ struct Config {
     /// `<issuer>/jwks` are its paths.
     #[serde(default)]
     jwt_issuer: String,
+    /// PEM CA certificates that x509pop node certificates must chain to ("" = x509pop off).
+    #[serde(default)]
+    x509pop_ca_bundle: String,
 }
 
 const fn default_jwt_ttl() -> u64 {
@@ -95,6 +100,7 @@ impl Config {
             "bundle_sequence": self.sequence,
             "bundle_refresh_hint": self.refresh_hint,
             "jwt_issuer": self.jwt_issuer,
+            "x509pop_ca_bundle": self.x509pop_ca_bundle,
         }) {
             Value::Object(m) => m,
             _ => Map::new(),
@@ -139,6 +145,28 @@ fn jwt_issuer(d: &Map<String, Value>) -> Result<Option<String>, ApiError> {
             "jwt_issuer must be an https URL without query or fragment",
         ))
     }
+}
+
+/// `x509pop_ca_bundle`, when given: PEM CA certificates ("" turns x509pop off).
+fn x509pop_cas(d: &Map<String, Value>) -> Result<Option<String>, ApiError> {
+    let Some(pem) = field_str(d, "x509pop_ca_bundle") else {
+        return Ok(None);
+    };
+    let cas = crate::auth::cert::ca_ders(&pem)?;
+    if cas.len() > 16
+        || cas.iter().any(|c| {
+            webpki::anchor_from_trusted_cert(&rustls_pki_types::CertificateDer::from(c.as_slice()))
+                .is_err()
+        })
+    {
+        return Err(ApiError::bad(
+            "x509pop_ca_bundle: at most 16 PEM CA certificates that parse",
+        ));
+    }
+    if cas.is_empty() && !pem.trim().is_empty() {
+        return Err(ApiError::bad("x509pop_ca_bundle: no PEM certificate found"));
+    }
+    Ok(Some(pem))
 }
 
 /// The OIDC discovery document for JWT-SVIDs (what relying parties that speak OIDC, such as
@@ -247,6 +275,9 @@ impl Identity {
                 if let Some(issuer) = jwt_issuer(d)? {
                     c.jwt_issuer = issuer;
                 }
+                if let Some(cas) = x509pop_cas(d)? {
+                    c.x509pop_ca_bundle = cas;
+                }
                 c
             }
             None => {
@@ -263,6 +294,7 @@ impl Identity {
                     sequence: 1,
                     refresh_hint: ttl(d, "bundle_refresh_hint", DEFAULT_REFRESH_HINT)?,
                     jwt_issuer: jwt_issuer(d)?.unwrap_or_default(),
+                    x509pop_ca_bundle: x509pop_cas(d)?.unwrap_or_default(),
                 };
                 let authority = Authority::generate(&c.trust_domain, spec, c.ca_ttl, now(req))?;
                 ops.push(ViewOp::Put(
@@ -305,11 +337,7 @@ impl Identity {
             data.insert("private_key".into(), private_key_pem(&key)?.as_str().into());
             signed
         } else {
-            let csr = field_str(d, "csr").ok_or_else(|| ApiError::bad("csr is required"))?;
-            let spki = with_verified_csr(&csr, |c| {
-                rcgen::SubjectPublicKeyInfo::from_der(c.certification_request_info.subject_pki.raw)
-                    .map_err(|_| ApiError::bad("csr: unsupported public key"))
-            })?;
+            let spki = csr_spki(&field_str(d, "csr").unwrap_or_default())?;
             authority.sign(&request, &spki, now(req))?
         };
         data.insert("spiffe_id".into(), id.as_str().into());
@@ -366,6 +394,17 @@ impl Identity {
     }
 }
 
+/// The public key of a CSR whose signature verifies (the key's owner asked).
+fn csr_spki(csr: &str) -> Result<rcgen::SubjectPublicKeyInfo, ApiError> {
+    if csr.is_empty() {
+        return Err(ApiError::bad("csr is required"));
+    }
+    with_verified_csr(csr, |c| {
+        rcgen::SubjectPublicKeyInfo::from_der(c.certification_request_info.subject_pki.raw)
+            .map_err(|_| ApiError::bad("csr: unsupported public key"))
+    })
+}
+
 /// The request's `spiffe_id`: a workload of the configured trust domain.
 fn workload_id(d: &Map<String, Value>, config: &Config) -> Result<SpiffeId, ApiError> {
     let id = field_str(d, "spiffe_id")
@@ -393,10 +432,23 @@ async fn load_jwt_key(view: &View) -> Result<JwtKey, ApiError> {
 
 impl Identity {
     /// `jwt/mint`: a JWT-SVID for `spiffe_id` and `audience` (one or more), valid for `ttl`.
-    async fn jwt(req: &Request, view: &View) -> Result<Response, ApiError> {
+    /// For an agent (`node/jwt`) the ID must be one of the entries it serves, and the
+    /// lifetime is the entry's.
+    async fn jwt(req: &Request, view: &View, agent: Option<&Agent>) -> Result<Response, ApiError> {
         let d = &req.data;
         let config = load_config(view).await?;
         let id = workload_id(d, &config)?;
+        let mut default_ttl = config.jwt_svid_ttl;
+        if let Some(agent) = agent {
+            let entry = Self::all_entries(view)
+                .await?
+                .into_iter()
+                .find(|e| agent.parents(e) && e.spiffe_id == id && e.live(now(req)))
+                .ok_or(ApiError::PermissionDenied)?;
+            if entry.jwt_svid_ttl > 0 {
+                default_ttl = entry.jwt_svid_ttl;
+            }
+        }
         let audience = strings_field(d, "audience")?.unwrap_or_default();
         if audience.is_empty() {
             return Err(ApiError::bad("audience must be specified"));
@@ -408,8 +460,7 @@ impl Identity {
             )));
         }
         let t = now(req);
-        let exp = t
-            .saturating_add(i64::try_from(ttl(d, "ttl", config.jwt_svid_ttl)?).unwrap_or(i64::MAX));
+        let exp = t.saturating_add(i64::try_from(ttl(d, "ttl", default_ttl)?).unwrap_or(i64::MAX));
         let issuer = Some(config.jwt_issuer.as_str()).filter(|i| !i.is_empty());
         let token = load_jwt_key(view)
             .await?
@@ -424,6 +475,21 @@ impl Identity {
             .collect(),
         ))
     }
+}
+
+/// The JWT keys alone as a plain JWKS (no `use`), as an OIDC discovery document's
+/// `jwks_uri` serves them and the Workload API hands them to workloads.
+async fn jwks_document(view: &View) -> Result<Vec<u8>, ApiError> {
+    let keys = match view.get_json::<JwtKey>(JWT_KEY).await? {
+        Some(k) => {
+            let mut jwk = k.bundle_jwk()?;
+            jwk.remove("use");
+            vec![Value::Object(jwk)]
+        }
+        None => Vec::new(),
+    };
+    serde_json::to_vec(&json!({ "keys": keys }))
+        .map_err(|_| ApiError::internal("encoding the JWKS"))
 }
 
 /// Where entry `id` lives; an id is a UUID, so anything else names no entry.
@@ -514,28 +580,40 @@ impl Engine for Identity {
                 }
                 Ok(Response::json(json!({"keys": keys, "key_info": info})))
             }
-            ("jwt", "mint", _) if write => Self::jwt(req, view).await,
+            ("jwt", "mint", _) if write => Self::jwt(req, view, None).await,
+            ("token", "", _) if write => self.join_token(req, view).await,
+            ("agents", "", Operation::List) => {
+                let mut keys = Vec::new();
+                let mut info = Map::new();
+                for a in Self::list_agents(view).await? {
+                    let key = a.path();
+                    info.insert(key.clone(), Value::Object(a.to_data()));
+                    keys.push(key);
+                }
+                if keys.is_empty() {
+                    return Err(ApiError::NotFound);
+                }
+                Ok(Response::json(json!({"keys": keys, "key_info": info})))
+            }
+            ("agent", rest, _) => self.agent_admin(req, view, rest).await,
+            ("node", "attest", _) if write => self.attest(req, view).await,
+            ("node", "renew", _) if write => self.renew_agent(req, view).await,
+            ("node", "sync", _) if write => self.sync(req, view).await,
+            ("node", "jwt", _) if write => {
+                let (config, authorities) = self.current(view, now(req)).await?;
+                let agent = Self::caller_agent(req, view, &config, &authorities).await?;
+                Self::jwt(req, view, Some(&agent)).await
+            }
             (".well-known", "openid-configuration", Operation::Read) => {
                 match view.get_json::<Config>(CONFIG_KEY).await? {
                     Some(c) => discovery_document(&c),
                     None => Err(ApiError::NotFound),
                 }
             }
-            ("jwks", "", Operation::Read) => {
-                // The JWT keys alone as a plain JWKS (no `use`), as an OIDC discovery
-                // document's `jwks_uri` serves them.
-                let keys = match view.get_json::<JwtKey>(JWT_KEY).await? {
-                    Some(k) => {
-                        let mut jwk = k.bundle_jwk()?;
-                        jwk.remove("use");
-                        vec![Value::Object(jwk)]
-                    }
-                    None => Vec::new(),
-                };
-                let body = serde_json::to_vec(&json!({ "keys": keys }))
-                    .map_err(|_| ApiError::internal("encoding the JWKS"))?;
-                Ok(Response::raw("application/json", body))
-            }
+            ("jwks", "", Operation::Read) => Ok(Response::raw(
+                "application/json",
+                jwks_document(view).await?,
+            )),
             ("x509", "mint", _) if write => self.x509(req, view, true).await,
             ("x509", "sign", _) if write => self.x509(req, view, false).await,
             ("bundle", "" | "pem", Operation::Read) => {
@@ -568,6 +646,8 @@ impl Engine for Identity {
             "bundle/pem",
             "jwks",
             ".well-known/openid-configuration",
+            // Agents authenticate with their agent SVID (or attest to get one), not a token.
+            "node/*",
         ]
     }
 
@@ -576,5 +656,6 @@ impl Engine for Identity {
         matches!(req.operation, Operation::Read | Operation::List)
             || req.path.starts_with("x509/")
             || req.path == "jwt/mint"
+            || req.path == "node/jwt"
     }
 }

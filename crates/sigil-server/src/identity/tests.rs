@@ -15,6 +15,8 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use super::*;
 use crate::view::PlainStore;
 
+mod node;
+
 const NOW: u64 = 1_790_000_000;
 
 struct Fixture {
@@ -42,7 +44,21 @@ impl Fixture {
         body: Value,
         later: u64,
     ) -> Result<Response, ApiError> {
+        self.call_with(op, path, body, later, None).await
+    }
+
+    /// A request `later` seconds after [`NOW`] over a TLS connection whose client presented
+    /// `chain` (DER, leaf first).
+    async fn call_with(
+        &self,
+        op: Operation,
+        path: &str,
+        body: Value,
+        later: u64,
+        chain: Option<Vec<Vec<u8>>>,
+    ) -> Result<Response, ApiError> {
         let mut req = Request::new(op, path);
+        req.peer_certificates = chain.map(std::sync::Arc::new);
         req.time = UNIX_EPOCH + Duration::from_secs(NOW + later);
         if let Value::Object(m) = body {
             req.data = m;
@@ -75,16 +91,21 @@ impl Fixture {
             .body
     }
 
+    /// Every stored key and value, walking the folders.
     async fn snapshot(&self) -> Vec<(String, Vec<u8>)> {
         let mut out = Vec::new();
-        for prefix in ["", "authorities/", "entries/"] {
-            for k in self.view.list(prefix, Page::default()).await.unwrap() {
-                if !k.ends_with('/') {
-                    let key = format!("{prefix}{k}");
+        let mut folders = vec![String::new()];
+        while let Some(prefix) = folders.pop() {
+            for k in self.view.list(&prefix, Page::default()).await.unwrap() {
+                let key = format!("{prefix}{k}");
+                if k.ends_with('/') {
+                    folders.push(key);
+                } else {
                     out.push((key.clone(), self.view.get(&key).await.unwrap().unwrap()));
                 }
             }
         }
+        out.sort();
         out
     }
 
@@ -229,7 +250,8 @@ async fn the_bundle_is_a_spiffe_bundle_document() {
             "bundle",
             "bundle/pem",
             "jwks",
-            ".well-known/openid-configuration"
+            ".well-known/openid-configuration",
+            "node/*"
         ]
     );
 }
