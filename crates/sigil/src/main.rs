@@ -58,6 +58,7 @@ fn run(command: &Command) -> CliResult<ExitCode> {
         Command::Bundle(c) => cmd::identity::bundle(c)?,
         Command::X509(c) => cmd::identity::x509(c)?,
         Command::Jwt(c) => cmd::identity::jwt(c)?,
+        Command::Agent(c) => cmd::identity::agent(c)?,
         Command::Policy(c) => cmd::client::policy(c)?,
         Command::Audit(AuditCommand::Verify(a)) => cmd::audit::verify(a)?,
     }

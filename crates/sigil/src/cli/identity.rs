@@ -1,5 +1,5 @@
-//! The SPIFFE identity commands: `entry`, `bundle`, `x509` and `jwt`, each talking to the
-//! `spiffe` mount of a server (`--mount` for another).
+//! The SPIFFE identity commands: `entry`, `bundle`, `x509`, `jwt`, `token generate` and
+//! `agent`, each talking to the `spiffe` mount of a server (`--mount` for another).
 
 use clap::{Args, Subcommand, ValueEnum};
 
@@ -151,6 +151,39 @@ pub(crate) struct JwtMint {
     /// Lifetime (e.g. 5m; default: the trust domain's).
     #[arg(long)]
     pub(crate) ttl: Option<String>,
+    #[command(flatten)]
+    pub(crate) mount: MountArg,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JoinTokenArgs {
+    /// How long the token may be used (e.g. 10m; default 10m).
+    #[arg(long)]
+    pub(crate) ttl: Option<String>,
+    /// A SPIFFE ID the attested agent also answers to as the parent of entries.
+    #[arg(long)]
+    pub(crate) spiffe_id: Option<String>,
+    #[command(flatten)]
+    pub(crate) mount: MountArg,
+}
+
+/// Attested node agents.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AgentCommand {
+    /// List the attested agents.
+    List(MountArg),
+    /// Show an agent.
+    Show(AgentRef),
+    /// Evict an agent: its SVIDs stop working; it must attest again.
+    Evict(AgentRef),
+    /// Ban an agent: its SVIDs stop working and it cannot attest again until evicted.
+    Ban(AgentRef),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AgentRef {
+    /// The agent: its SPIFFE ID or `<method>/<id>` as `agent list` shows it.
+    pub(crate) agent: String,
     #[command(flatten)]
     pub(crate) mount: MountArg,
 }

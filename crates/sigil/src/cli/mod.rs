@@ -120,6 +120,9 @@ pub(crate) enum Command {
     /// Mint JWT-SVIDs.
     #[command(subcommand)]
     Jwt(JwtCommand),
+    /// Attested node agents: list, show, evict, ban.
+    #[command(subcommand)]
+    Agent(AgentCommand),
     /// Manage ACL policies.
     #[command(subcommand)]
     Policy(PolicyCommand),

@@ -144,6 +144,8 @@ pub(crate) enum TokenCommand {
     Renew(TokenRenewArgs),
     /// Revoke a token and its children (your own by default).
     Revoke(TokenArgs),
+    /// Generate a join token: one node agent attests with it, once, before it expires.
+    Generate(crate::cli::JoinTokenArgs),
 }
 
 #[derive(Debug, Args)]

@@ -270,6 +270,7 @@ pub(crate) fn kv(cmd: &KvCommand) -> CliResult {
 
 pub(crate) fn token(cmd: &TokenCommand) -> CliResult {
     match cmd {
+        TokenCommand::Generate(a) => crate::cmd::identity::join_token(a),
         TokenCommand::Create(a) => {
             let mut body = Map::new();
             if !a.policies.is_empty() {

@@ -1,9 +1,12 @@
-//! The SPIFFE identity verbs (`entry`, `bundle`, `x509`, `jwt`): each is one API call to the
-//! identity engine's mount.
+//! The SPIFFE identity verbs (`entry`, `bundle`, `x509`, `jwt`, `token generate`, `agent`):
+//! each is one API call to the identity engine's mount.
 
 use serde_json::{Map, Value, json};
 
-use crate::cli::{BundleCommand, BundleFormat, EntryCommand, EntryFields, JwtCommand, X509Command};
+use crate::cli::{
+    AgentCommand, AgentRef, BundleCommand, BundleFormat, EntryCommand, EntryFields, JoinTokenArgs,
+    JwtCommand, X509Command,
+};
 use crate::cmd::client::with_client;
 use crate::exit::{CliError, CliResult};
 
@@ -130,4 +133,51 @@ pub(crate) fn jwt(cmd: &JwtCommand) -> CliResult {
             None => Err(CliError::failed("the server answered without a token")),
         }
     })
+}
+
+pub(crate) fn join_token(a: &JoinTokenArgs) -> CliResult {
+    let path = format!("{}/token", a.mount.mount);
+    let mut body = json!({});
+    if let Some(ttl) = &a.ttl {
+        body["ttl"] = json!(ttl);
+    }
+    if let Some(id) = &a.spiffe_id {
+        body["spiffe_id"] = json!(id);
+    }
+    with_client(|c| async move { Ok(c.write(&path, &body).await?.data().clone()) })
+}
+
+/// The admin path of an agent named by its SPIFFE ID (`spiffe://td/sigil/agent/<m>/<id>`)
+/// or by `<m>/<id>`.
+fn agent_path(a: &AgentRef, action: &str) -> String {
+    let name = a
+        .agent
+        .strip_prefix("spiffe://")
+        .and_then(|rest| rest.split_once("/sigil/agent/"))
+        .map_or(a.agent.as_str(), |(_, tail)| tail);
+    format!("{}/agent/{name}{action}", a.mount.mount)
+}
+
+pub(crate) fn agent(cmd: &AgentCommand) -> CliResult {
+    match cmd {
+        AgentCommand::List(m) => {
+            let path = format!("{}/agents", m.mount);
+            with_client(|c| async move { Ok(c.list(&path).await?.data().clone()) })
+        }
+        AgentCommand::Show(a) => {
+            let path = agent_path(a, "");
+            with_client(|c| async move { Ok(c.read(&path).await?.data().clone()) })
+        }
+        AgentCommand::Evict(a) => {
+            let path = agent_path(a, "");
+            with_client(|c| async move {
+                c.delete(&path).await?;
+                Ok(Value::Null)
+            })
+        }
+        AgentCommand::Ban(a) => {
+            let path = agent_path(a, "/ban");
+            with_client(|c| async move { Ok(c.write(&path, &json!({})).await?.data().clone()) })
+        }
+    }
 }

@@ -166,4 +166,26 @@ fn spiffe_verbs_against_the_dev_trust_domain() {
     )
     .unwrap();
     assert_eq!(token.trim().split('.').count(), 3, "{token}");
+
+    let join = json(
+        &dev.sigil(&[
+            "token",
+            "generate",
+            "--ttl",
+            "2m",
+            "--spiffe-id",
+            "spiffe://sigil.internal/node/a",
+        ])
+        .ok(),
+    );
+    assert_eq!(join["token"].as_str().unwrap().len(), 32);
+    assert_eq!(join["alias"], "spiffe://sigil.internal/node/a");
+    let agent_id = join["spiffe_id"].as_str().unwrap();
+    assert!(agent_id.starts_with("spiffe://sigil.internal/sigil/agent/join_token/"));
+    // Not attested yet: nothing to show.
+    let missing = dev.sigil(&["agent", "show", agent_id]).stderr;
+    assert!(
+        missing.contains("404") || missing.contains("not found"),
+        "{missing}"
+    );
 }
