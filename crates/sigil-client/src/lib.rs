@@ -1,5 +1,5 @@
-//! A small async client of Sigil's HTTP API (which is Vault's): the CLI's verbs and, later, the
-//! agent use it.
+//! A small async client of Sigil's HTTP API (which is Vault's): the CLI's verbs and the node
+//! agent use it ([`node`] types the agent's side of the identity engine).
 //!
 //! One request per connection over HTTP/1.1, TLS verified against the CA file the caller
 //! names (`SIGIL_CACERT`, written by `sigil dev`) or plain HTTP for `http://` loopback
@@ -7,6 +7,8 @@
 //! of particular engines.
 
 #![forbid(unsafe_code)]
+
+pub mod node;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -17,7 +19,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::header::{CONTENT_TYPE, HOST};
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use serde_json::Value;
 use sigil_core::SecretString;
 use tokio::net::TcpStream;
@@ -75,8 +77,35 @@ impl Reply {
 pub struct Client {
     host: String,
     port: u16,
-    tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
+    tls: Option<Tls>,
     token: Option<SecretString>,
+}
+
+/// The TLS settings of an `https://` client.
+#[derive(Clone)]
+struct Tls {
+    config: Arc<rustls::ClientConfig>,
+    name: ServerName<'static>,
+    /// Kept so a client certificate can be added later.
+    roots: Arc<rustls::RootCertStore>,
+}
+
+fn tls_config(
+    roots: Arc<rustls::RootCertStore>,
+    identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+) -> Result<Arc<rustls::ClientConfig>, Error> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| Error::Config(e.to_string()))?
+        .with_root_certificates(roots);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some((chain, key)) => builder
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| Error::Config(format!("client certificate: {e}")))?,
+    };
+    Ok(Arc::new(config))
 }
 
 impl std::fmt::Debug for Client {
@@ -118,15 +147,14 @@ impl Client {
                     .add(c)
                     .map_err(|e| Error::Config(format!("CA certificate: {e}")))?;
             }
-            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-            let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-                .map_err(|e| Error::Config(e.to_string()))?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
+            let roots = Arc::new(roots);
             let name = ServerName::try_from(host.trim_matches(|c| c == '[' || c == ']').to_owned())
                 .map_err(|_| Error::Config(format!("invalid server name {host:?}")))?;
-            Some((Arc::new(config), name))
+            Some(Tls {
+                config: tls_config(Arc::clone(&roots), None)?,
+                name,
+                roots,
+            })
         } else {
             None
         };
@@ -152,6 +180,22 @@ impl Client {
         let mut client = Self::new(&addr, ca.as_deref().map(Path::new))?;
         client.token = var("TOKEN").map(SecretString::new);
         Ok(client)
+    }
+
+    /// Presents `chain` (DER, leaf first) and its `key` (PKCS#8 DER) as the TLS client
+    /// certificate on every connection (how an agent authenticates with its agent SVID).
+    /// Only for `https://` addresses.
+    pub fn with_client_certificate(mut self, chain: &[Vec<u8>], key: &[u8]) -> Result<Self, Error> {
+        let tls = self.tls.as_mut().ok_or_else(|| {
+            Error::Config("a client certificate needs an https:// address".into())
+        })?;
+        let chain = chain
+            .iter()
+            .map(|c| CertificateDer::from(c.clone()))
+            .collect();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_vec()));
+        tls.config = tls_config(Arc::clone(&tls.roots), Some((chain, key)))?;
+        Ok(self)
     }
 
     /// Sets the token sent with every request.
@@ -230,7 +274,7 @@ impl Client {
             .body(Full::new(body_bytes))
             .map_err(|e| Error::Config(e.to_string()))?;
         let response = match &self.tls {
-            Some((config, name)) => {
+            Some(Tls { config, name, .. }) => {
                 let tls = tokio_rustls::TlsConnector::from(Arc::clone(config))
                     .connect(name.clone(), tcp)
                     .await

@@ -87,6 +87,9 @@ pub struct Request {
     /// When the request arrived. Handlers take time from here, never from the clock, so tests
     /// can pin it.
     pub time: SystemTime,
+    /// Made by the server itself (the SPIFFE bundle endpoint asking its mount for the bundle
+    /// and its own SVID), never from the network: no token is needed.
+    pub(crate) internal: bool,
 }
 
 impl Request {
@@ -103,6 +106,15 @@ impl Request {
             peer_certificates: None,
             caller: None,
             time: SystemTime::now(),
+            internal: false,
+        }
+    }
+
+    /// A request the server makes of itself (see [`Request::internal`]).
+    pub(crate) fn internal(operation: Operation, path: impl Into<String>) -> Self {
+        Self {
+            internal: true,
+            ..Self::new(operation, path)
         }
     }
 

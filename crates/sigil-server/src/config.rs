@@ -44,6 +44,25 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: Log,
+    /// SPIFFE bundle endpoints (`https_spiffe`), one per trust domain to publish.
+    #[serde(default, rename = "bundle_endpoint")]
+    pub bundle_endpoints: Vec<BundleEndpoint>,
+}
+
+/// `[[bundle_endpoint]]`: serves a `spiffe` mount's bundle over HTTPS, authenticated with an
+/// X509-SVID of the trust domain, for federated peers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleEndpoint {
+    /// `host:port`.
+    pub address: String,
+    /// The mount of the trust domain.
+    #[serde(default = "default_spiffe_mount")]
+    pub mount: String,
+}
+
+fn default_spiffe_mount() -> String {
+    "spiffe".into()
 }
 
 /// `[storage]`.

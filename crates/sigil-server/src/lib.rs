@@ -16,6 +16,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod barrier;
+pub mod bundle_endpoint;
 pub(crate) mod client_cert;
 pub mod config;
 pub mod core;

@@ -51,6 +51,9 @@ pub async fn run(config: Config) -> Result<(), String> {
             stopped.clone(),
         )));
     }
+    for b in &config.bundle_endpoints {
+        servers.push(spawn_bundle_endpoint(&core, &b.address, &b.mount, &stopped).await?);
+    }
     wait_for_signal().await;
     tracing::info!("shutting down");
     let _ = stop.send(true);
@@ -61,6 +64,25 @@ pub async fn run(config: Config) -> Result<(), String> {
     Ok(())
 }
 
+/// Binds `address` and serves `mount`'s SPIFFE bundle there (see [`crate::bundle_endpoint`]).
+async fn spawn_bundle_endpoint(
+    core: &Arc<Core>,
+    address: &str,
+    mount: &str,
+    stopped: &watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, String> {
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|e| format!("binding the bundle endpoint {address}: {e}"))?;
+    tracing::info!(address = %address, mount = %mount, "SPIFFE bundle endpoint");
+    Ok(tokio::spawn(crate::bundle_endpoint::serve(
+        Arc::clone(core),
+        mount.trim_end_matches('/').to_owned(),
+        listener,
+        stopped.clone(),
+    )))
+}
+
 /// Options of `sigil dev`.
 #[derive(Debug, Clone)]
 pub struct DevOptions {
@@ -68,6 +90,10 @@ pub struct DevOptions {
     pub dir: PathBuf,
     /// Where to listen (loopback).
     pub listen: SocketAddr,
+    /// The trust domain of the `spiffe/` mount made with a new store.
+    pub trust_domain: String,
+    /// Where to serve the trust domain's SPIFFE bundle endpoint, if anywhere.
+    pub bundle_endpoint: Option<SocketAddr>,
 }
 
 /// What `sigil dev` made, for the banner.
@@ -83,6 +109,8 @@ pub struct DevInfo {
     pub audit_file: PathBuf,
     /// Whether this run created the store.
     pub created: bool,
+    /// The bundle endpoint's URL, when one runs.
+    pub bundle_endpoint: Option<String>,
 }
 
 /// The trust domain `sigil dev` makes.
@@ -125,7 +153,7 @@ pub async fn dev(opts: DevOptions, ready: impl FnOnce(&DevInfo)) -> Result<(), S
         let token = zeroize::Zeroizing::new(dev_init(&core).await?);
         // The env file first: it holds the only copy of the root token.
         write_env(&env_file, &addr, &ca_file, &token)?;
-        dev_mounts(&core, &token).await?;
+        dev_mounts(&core, &token, &opts.trust_domain).await?;
     } else {
         let token = zeroize::Zeroizing::new(read_env_token(&env_file)?);
         // The address may have changed between runs.
@@ -140,16 +168,40 @@ pub async fn dev(opts: DevOptions, ready: impl FnOnce(&DevInfo)) -> Result<(), S
         DEFAULT_MAX_REQUEST_SIZE,
         stopped,
     ));
+    let mut bundle_endpoint = None;
+    let mut endpoint_task = None;
+    if let Some(at) = opts.bundle_endpoint {
+        if !at.ip().is_loopback() {
+            return Err("sigil dev serves its bundle endpoint on loopback only".into());
+        }
+        let listener = TcpListener::bind(at)
+            .await
+            .map_err(|e| format!("binding the bundle endpoint {at}: {e}"))?;
+        bundle_endpoint = Some(format!(
+            "https://{}",
+            listener.local_addr().map_err(|e| e.to_string())?
+        ));
+        endpoint_task = Some(tokio::spawn(crate::bundle_endpoint::serve(
+            Arc::clone(&core),
+            "spiffe".into(),
+            listener,
+            stop.subscribe(),
+        )));
+    }
     ready(&DevInfo {
         addr,
         ca_file,
         env_file,
         audit_file,
         created,
+        bundle_endpoint,
     });
     wait_for_signal().await;
     let _ = stop.send(true);
     let _ = server.await;
+    if let Some(task) = endpoint_task {
+        let _ = task.await;
+    }
     core.seal().await;
     Ok(())
 }
@@ -172,7 +224,7 @@ async fn dev_init(core: &Core) -> Result<String, String> {
 
 /// Mounts KV v2 at `secret/`, as Vault's dev server does, and a SPIFFE trust domain
 /// (`spiffe://sigil.internal`, a name reserved for private use) at `spiffe/`.
-async fn dev_mounts(core: &Core, token: &str) -> Result<(), String> {
+async fn dev_mounts(core: &Core, token: &str, trust_domain: &str) -> Result<(), String> {
     let secret = Request::new(Operation::Update, "sys/mounts/secret")
         .with("type", json!("kv"))
         .with("options", json!({"version": "2"}))
@@ -180,9 +232,9 @@ async fn dev_mounts(core: &Core, token: &str) -> Result<(), String> {
     let spiffe = Request::new(Operation::Update, "sys/mounts/spiffe")
         .with("type", json!("spiffe"))
         .with("description", json!("SPIFFE workload identity"));
-    let trust_domain = Request::new(Operation::Update, "spiffe/config")
-        .with("trust_domain", json!(DEV_TRUST_DOMAIN));
-    for mut req in [secret, spiffe, trust_domain] {
+    let td =
+        Request::new(Operation::Update, "spiffe/config").with("trust_domain", json!(trust_domain));
+    for mut req in [secret, spiffe, td] {
         let path = req.path.clone();
         req.token = Some(sigil_core::SecretString::new(token.to_owned()));
         core.handle(req)

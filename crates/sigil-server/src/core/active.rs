@@ -182,7 +182,7 @@ impl Active {
         };
 
         let mut audit_auth = AuditAuth::default();
-        if !unauthenticated {
+        if !unauthenticated && !req.internal {
             let token = req.token.as_ref().ok_or(ApiError::PermissionDenied)?;
             let entry = self
                 .tokens

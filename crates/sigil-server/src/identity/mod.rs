@@ -32,6 +32,7 @@ use crate::pki::{KeySpec, private_key_pem, with_verified_csr};
 use crate::view::{View, ViewOp, to_json};
 
 mod entry;
+mod federation;
 mod jwt;
 mod node;
 mod rotation;
@@ -596,6 +597,14 @@ impl Engine for Identity {
                 Ok(Response::json(json!({"keys": keys, "key_info": info})))
             }
             ("agent", rest, _) => self.agent_admin(req, view, rest).await,
+            ("federation", rest, _) if !rest.is_empty() => self.federation(req, view, rest).await,
+            ("federations", "", Operation::List) => {
+                let keys = Self::federation_names(view).await?;
+                if keys.is_empty() {
+                    return Err(ApiError::NotFound);
+                }
+                Ok(Response::json(json!({ "keys": keys })))
+            }
             ("node", "attest", _) if write => self.attest(req, view).await,
             ("node", "renew", _) if write => self.renew_agent(req, view).await,
             ("node", "sync", _) if write => self.sync(req, view).await,

@@ -30,12 +30,11 @@ use serde_json::{Map, Value, json};
 use sigil_core::encoding::{base64_decode, base64_encode, hex_encode};
 use sigil_core::hash::{HashAlgorithm, digest};
 use sigil_core::spiffe::{SpiffeId, TrustDomain};
-use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::entry::Entry;
 use super::rotation::Authorities;
-use super::svid::{Signed, SvidRequest};
+use super::svid::{Signed, SvidRequest, leaf_identity};
 use super::{Config, Identity, bundle_pem, csr_spki, now, ttl, workload_id};
 use crate::api::{ApiError, Request, Response, field_str};
 use crate::auth::cert::{ca_ders, verifies_for_client};
@@ -150,21 +149,6 @@ fn unix_time(now: i64) -> UnixTime {
 fn agent_id(td: &TrustDomain, method: &str, id: &str) -> Result<SpiffeId, ApiError> {
     SpiffeId::parse(&format!("{}/sigil/agent/{method}/{id}", td.id()))
         .map_err(|_| ApiError::internal("an agent ID is not a SPIFFE ID"))
-}
-
-/// The leaf's only URI SAN and its serial (colon form), for an agent SVID already verified.
-fn leaf_identity(der: &[u8]) -> Option<(SpiffeId, String)> {
-    let (_, cert) = X509Certificate::from_der(der).ok()?;
-    let san = cert.subject_alternative_name().ok()??;
-    let mut uris = san.value.general_names.iter().filter_map(|n| match n {
-        GeneralName::URI(u) => Some(*u),
-        _ => None,
-    });
-    let (Some(uri), None) = (uris.next(), uris.next()) else {
-        return None;
-    };
-    let id = SpiffeId::parse(uri).ok()?;
-    Some((id, crate::pki::serial_colons(cert.raw_serial())))
 }
 
 fn refused(why: &str) -> ApiError {
@@ -538,6 +522,17 @@ impl Identity {
                 json!({"svid": signed.pem, "expires_at": signed.not_after}),
             );
         }
+        let domains: std::collections::BTreeSet<_> = entries
+            .values()
+            .flat_map(|e| e.federates_with.iter().cloned())
+            .collect();
+        let mut federated = Map::new();
+        for f in Self::federated(view, &domains, t).await? {
+            federated.insert(
+                f.trust_domain.id().as_str().to_owned(),
+                json!({"bundle": f.bundle_pem(), "jwt_bundle": f.jwks()}),
+            );
+        }
         let jwks = super::jwks_document(view).await?;
         let mut data = Map::new();
         data.insert(
@@ -554,6 +549,7 @@ impl Identity {
             "jwt_bundle".into(),
             String::from_utf8_lossy(&jwks).into_owned().into(),
         );
+        data.insert("federated_bundles".into(), Value::Object(federated));
         data.insert("agent_expires_at".into(), agent.expires_at.into());
         Ok(Response::data(data))
     }

@@ -14,6 +14,8 @@ use rcgen::{
 use serde::{Deserialize, Serialize};
 use sigil_core::encoding::{Pem, base64_decode, base64_encode};
 use sigil_core::spiffe::{SpiffeId, TrustDomain};
+use x509_parser::extensions::GeneralName;
+use x509_parser::prelude::{FromDer, X509Certificate};
 use zeroize::Zeroizing;
 
 use crate::api::ApiError;
@@ -176,6 +178,26 @@ impl Authority {
             not_after,
         })
     }
+}
+
+/// The leaf's SPIFFE ID (its only URI SAN), for a certificate already verified.
+pub(super) fn leaf_spiffe_id(der: &[u8]) -> Option<SpiffeId> {
+    leaf_identity(der).map(|(id, _)| id)
+}
+
+/// The leaf's only URI SAN and its serial (colon form), for an agent SVID already verified.
+pub(super) fn leaf_identity(der: &[u8]) -> Option<(SpiffeId, String)> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    let san = cert.subject_alternative_name().ok()??;
+    let mut uris = san.value.general_names.iter().filter_map(|n| match n {
+        GeneralName::URI(u) => Some(*u),
+        _ => None,
+    });
+    let (Some(uri), None) = (uris.next(), uris.next()) else {
+        return None;
+    };
+    let id = SpiffeId::parse(uri).ok()?;
+    Some((id, serial_colons(cert.raw_serial())))
 }
 
 fn subject(common_name: Option<&str>) -> DistinguishedName {

@@ -34,6 +34,12 @@ pub(crate) struct DevArgs {
     /// Address to listen on (loopback only).
     #[arg(long, default_value = "127.0.0.1:8200")]
     pub(crate) listen: SocketAddr,
+    /// The SPIFFE trust domain made with a new store.
+    #[arg(long, default_value = sigil_server::server::DEV_TRUST_DOMAIN)]
+    pub(crate) trust_domain: String,
+    /// Also serve the trust domain's SPIFFE bundle endpoint (https_spiffe) here (loopback).
+    #[arg(long)]
+    pub(crate) bundle_endpoint: Option<SocketAddr>,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,8 @@ pub(crate) fn dev(args: &DevArgs) -> CliResult {
     let opts = DevOptions {
         dir: args.dir.clone(),
         listen: args.listen,
+        trust_domain: args.trust_domain.clone(),
+        bundle_endpoint: args.bundle_endpoint,
     };
     runtime()?
         .block_on(server::dev(opts, |info| {
@@ -21,6 +23,9 @@ pub(crate) fn dev(args: &DevArgs) -> CliResult {
             println!("  address:   {}", info.addr);
             println!("  CA file:   {}", info.ca_file.display());
             println!("  audit log: {}", info.audit_file.display());
+            if let Some(url) = &info.bundle_endpoint {
+                println!("  SPIFFE bundle endpoint: {url}");
+            }
             println!(
                 "  env file:  {} (address, CA and root token)",
                 info.env_file.display()

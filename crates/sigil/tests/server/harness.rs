@@ -19,36 +19,58 @@ pub(crate) struct Dev {
     pub(crate) dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     pub(crate) env: BTreeMap<String, String>,
+    /// The banner's lines.
+    pub(crate) banner: Vec<String>,
 }
 
 impl Dev {
     /// A fresh dev server in a new temporary directory.
     pub(crate) fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A fresh dev server in a new temporary directory, with more `sigil dev` flags.
+    pub(crate) fn start_with(args: &[&str]) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("sigil");
-        let mut dev = Self::start_in(&dir);
+        let mut dev = Self::launch(&dir, args);
         dev._tmp = Some(tmp);
         dev
     }
 
     /// A dev server on `dir` (reopening what is there).
     pub(crate) fn start_in(dir: &Path) -> Self {
+        Self::launch(dir, &[])
+    }
+
+    fn launch(dir: &Path, args: &[&str]) -> Self {
         let mut child = support::sigil()
             .args(["dev", "--listen", "127.0.0.1:0", "--dir"])
             .arg(dir)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start sigil dev");
-        wait_for_banner(&mut child);
+        let banner = wait_for_banner(&mut child);
         let env = read_env(&dir.join("env"));
         Self {
             child: Some(child),
             dir: dir.to_owned(),
             _tmp: None,
             env,
+            banner,
         }
+    }
+
+    /// The value of the banner line starting with `label` (e.g. `SPIFFE bundle endpoint:`).
+    pub(crate) fn banner_value(&self, label: &str) -> String {
+        self.banner
+            .iter()
+            .find_map(|l| l.trim_start().strip_prefix(label))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {label:?} in the banner: {:?}", self.banner))
     }
 
     pub(crate) fn token(&self) -> &str {
@@ -127,22 +149,26 @@ impl Drop for Dev {
     }
 }
 
-/// Waits until the dev banner's address line appears on stdout (the server is serving then).
-fn wait_for_banner(child: &mut Child) {
+/// Waits until the dev banner's last line (`... Ctrl-C stops the server.`) appears on stdout
+/// (the server is serving then); returns the banner's lines.
+fn wait_for_banner(child: &mut Child) -> Vec<String> {
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
+        let mut banner = Vec::new();
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if line.trim_start().starts_with("address:") {
-                let _ = tx.send(());
+            let last = line.contains("Ctrl-C stops the server");
+            banner.push(line);
+            if last {
+                let _ = tx.send(std::mem::take(&mut banner));
             }
         }
     });
-    if rx.recv_timeout(START_TIMEOUT).is_err() {
+    rx.recv_timeout(START_TIMEOUT).unwrap_or_else(|_| {
         let _ = child.kill();
         panic!("sigil dev did not start within {START_TIMEOUT:?}");
-    }
+    })
 }
 
 /// Parses `export K=V` lines.
