@@ -21,6 +21,7 @@ pub(crate) mod client_cert;
 pub mod config;
 pub mod core;
 pub mod engine;
+mod fetch;
 pub mod http;
 pub mod identity;
 pub mod kv;

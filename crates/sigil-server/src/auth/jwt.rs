@@ -1,5 +1,10 @@
-//! Vault's `jwt` auth method: log in with a signed JWT, such as a JWT-SVID. `config` holds
-//! the keys that may sign (`jwt_validation_pubkeys`, PEM) and an optional `bound_issuer`;
+//! Vault's `jwt` auth method: log in with a signed JWT, such as a JWT-SVID. `config` names
+//! the keys that may sign — exactly one of `jwt_validation_pubkeys` (PEM), `jwks_url` (a
+//! JWKS over HTTPS, trusted through `jwks_ca_pem`) or `oidc_discovery_url` (whose
+//! discovery document's `jwks_uri` is followed, trusted through `oidc_discovery_ca_pem`) —
+//! and an optional `bound_issuer`. Fetched keys are kept for ten minutes and fetched again
+//! sooner (at most every ten seconds) when a token names a `kid` they lack, so a signer's
+//! key rotation is followed without a restart;
 //! a role (`role/<name>`) binds audiences, the subject, and other claims (exact or glob),
 //! and says which claim names the user and what token to issue.
 //!
@@ -11,11 +16,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sigil_core::encoding::base64url_decode;
 use sigil_core::keys::{KeyType, PublicKey, SignatureScheme};
+use tokio::sync::Mutex;
 
 use crate::api::{
     ApiError, Operation, Request, Response, duration_field, field_str, strings_field,
@@ -34,13 +41,159 @@ const LEEWAY: i64 = 150;
 /// The most keys, audiences or claim bindings a document may hold.
 const MAX_LIST: usize = 64;
 
+/// How long fetched keys are used before they are fetched again.
+const KEYS_FRESH: Duration = Duration::from_secs(600);
+/// The least time between two fetches for an unknown `kid`.
+const KEYS_RETRY: Duration = Duration::from_secs(10);
+/// The largest JWKS or discovery document read.
+const MAX_DOCUMENT: usize = 1024 * 1024;
+
 /// `config`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Config {
     /// PEM public keys (SPKI).
     jwt_validation_pubkeys: Vec<String>,
+    /// A JWKS URL (https).
+    #[serde(default)]
+    jwks_url: String,
+    /// PEM CA certificates for `jwks_url`'s TLS.
+    #[serde(default)]
+    jwks_ca_pem: String,
+    /// An OIDC issuer URL (https) whose discovery document names the JWKS.
+    #[serde(default)]
+    oidc_discovery_url: String,
+    /// PEM CA certificates for the discovery URL's TLS (and its `jwks_uri`).
+    #[serde(default)]
+    oidc_discovery_ca_pem: String,
     /// When set, `iss` must equal it.
     bound_issuer: String,
+}
+
+impl Config {
+    fn parse(d: &Map<String, Value>) -> Result<Self, ApiError> {
+        let keys = strings_field(d, "jwt_validation_pubkeys")?.unwrap_or_default();
+        if keys.len() > MAX_LIST {
+            return Err(ApiError::bad(format!(
+                "jwt_validation_pubkeys: at most {MAX_LIST} PEM public keys"
+            )));
+        }
+        for k in &keys {
+            PublicKey::from_bytes(k.as_bytes())
+                .map_err(|e| ApiError::bad(format!("jwt_validation_pubkeys: {e}")))?;
+        }
+        let text = |k: &str| field_str(d, k).unwrap_or_default();
+        let config = Self {
+            jwt_validation_pubkeys: keys,
+            jwks_url: text("jwks_url"),
+            jwks_ca_pem: text("jwks_ca_pem"),
+            oidc_discovery_url: text("oidc_discovery_url").trim_end_matches('/').to_owned(),
+            oidc_discovery_ca_pem: text("oidc_discovery_ca_pem"),
+            bound_issuer: text("bound_issuer"),
+        };
+        let sources = [
+            !config.jwt_validation_pubkeys.is_empty(),
+            !config.jwks_url.is_empty(),
+            !config.oidc_discovery_url.is_empty(),
+        ];
+        if sources.iter().filter(|s| **s).count() != 1 {
+            // Vault's words.
+            return Err(ApiError::bad(
+                "exactly one of 'jwt_validation_pubkeys', 'jwks_url' or 'oidc_discovery_url' must be set",
+            ));
+        }
+        for (url, ca, name) in [
+            (&config.jwks_url, &config.jwks_ca_pem, "jwks_url"),
+            (
+                &config.oidc_discovery_url,
+                &config.oidc_discovery_ca_pem,
+                "oidc_discovery_url",
+            ),
+        ] {
+            if url.is_empty() {
+                continue;
+            }
+            if !url.starts_with("https://") || url.len() > 2048 {
+                return Err(ApiError::bad(format!("{name} must be an https URL")));
+            }
+            crate::fetch::trusting(ca)
+                .map_err(|e| ApiError::bad(format!("{name}'s CA certificates: {e}")))?;
+        }
+        Ok(config)
+    }
+
+    fn describe(&self) -> Value {
+        json!({
+            "jwt_validation_pubkeys": self.jwt_validation_pubkeys,
+            "jwks_url": self.jwks_url,
+            "jwks_ca_pem": self.jwks_ca_pem,
+            "oidc_discovery_url": self.oidc_discovery_url,
+            "oidc_discovery_ca_pem": self.oidc_discovery_ca_pem,
+            "bound_issuer": self.bound_issuer,
+        })
+    }
+
+    /// Where fetched keys come from and what vouches for them: fetched keys are used only
+    /// while this stays the same.
+    fn source(&self) -> String {
+        format!(
+            "{}|{}|{}|{}",
+            self.jwks_url, self.jwks_ca_pem, self.oidc_discovery_url, self.oidc_discovery_ca_pem
+        )
+    }
+
+    /// Fetches the keys from the JWKS URL, or from the discovery document's `jwks_uri`.
+    async fn fetch_keys(&self) -> Result<Vec<(Option<String>, PublicKey)>, String> {
+        let (url, tls) = if self.jwks_url.is_empty() {
+            let tls = crate::fetch::trusting(&self.oidc_discovery_ca_pem)?;
+            let doc = crate::fetch::https_get(
+                &format!(
+                    "{}/.well-known/openid-configuration",
+                    self.oidc_discovery_url
+                ),
+                Arc::clone(&tls),
+                MAX_DOCUMENT,
+            )
+            .await?;
+            let doc: Value =
+                serde_json::from_slice(&doc).map_err(|_| "the discovery document is not JSON")?;
+            let uri = doc
+                .get("jwks_uri")
+                .and_then(Value::as_str)
+                .filter(|u| u.starts_with("https://"))
+                .ok_or("the discovery document has no https jwks_uri")?;
+            (uri.to_owned(), tls)
+        } else {
+            (
+                self.jwks_url.clone(),
+                crate::fetch::trusting(&self.jwks_ca_pem)?,
+            )
+        };
+        let body = crate::fetch::https_get(&url, tls, MAX_DOCUMENT).await?;
+        let doc: Value = serde_json::from_slice(&body).map_err(|_| "the JWKS is not JSON")?;
+        let keys = doc
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or("the JWKS has no keys array")?;
+        // Keys of types sigil does not verify with are skipped, as JWKS consumers do.
+        Ok(keys
+            .iter()
+            .take(MAX_LIST)
+            .filter_map(|k| {
+                let kid = k.get("kid").and_then(Value::as_str).map(str::to_owned);
+                PublicKey::from_bytes(k.to_string().as_bytes())
+                    .ok()
+                    .map(|key| (kid, key))
+            })
+            .collect())
+    }
+}
+
+/// Keys fetched for a JWKS or discovery URL.
+#[derive(Debug)]
+struct FetchedKeys {
+    source: String,
+    at: Instant,
+    keys: Vec<(Option<String>, PublicKey)>,
 }
 
 /// A role, in Vault's field names.
@@ -279,12 +432,73 @@ fn verify(token: &str, keys: &[PublicKey], now: i64) -> Result<Map<String, Value
 #[derive(Debug)]
 pub struct JwtAuth {
     tokens: Arc<TokenStore>,
+    fetched: Mutex<Option<FetchedKeys>>,
+}
+
+/// The `kid` in a compact JWS's header, if it has one (the signature is checked later).
+fn token_kid(token: &str) -> Option<String> {
+    let header = base64url_decode(token.split('.').next()?).ok()?;
+    let header: Value = serde_json::from_slice(&header).ok()?;
+    header.get("kid")?.as_str().map(str::to_owned)
 }
 
 impl JwtAuth {
     /// The method, issuing tokens from `tokens`.
     pub fn new(tokens: Arc<TokenStore>) -> Self {
-        Self { tokens }
+        Self {
+            tokens,
+            fetched: Mutex::new(None),
+        }
+    }
+
+    /// The keys a token may be signed with: the static ones, or the fetched ones (fetched
+    /// again when stale, or when the token's `kid` is unknown and the last fetch is not too
+    /// recent). A key with a `kid` only verifies tokens naming it.
+    async fn keys(&self, config: &Config, kid: Option<&str>) -> Result<Vec<PublicKey>, ApiError> {
+        if !config.jwt_validation_pubkeys.is_empty() {
+            return Ok(config
+                .jwt_validation_pubkeys
+                .iter()
+                .filter_map(|pem| PublicKey::from_bytes(pem.as_bytes()).ok())
+                .collect());
+        }
+        let mut slot = self.fetched.lock().await;
+        let source = config.source();
+        let usable = slot.as_ref().filter(|f| f.source == source);
+        let knows_kid = |f: &FetchedKeys| {
+            kid.is_none_or(|kid| f.keys.iter().any(|(k, _)| k.as_deref() == Some(kid)))
+        };
+        let refetch = match usable {
+            None => true,
+            Some(f) => {
+                f.at.elapsed() > KEYS_FRESH || (!knows_kid(f) && f.at.elapsed() > KEYS_RETRY)
+            }
+        };
+        if refetch {
+            match config.fetch_keys().await {
+                Ok(keys) => {
+                    *slot = Some(FetchedKeys {
+                        source,
+                        at: Instant::now(),
+                        keys,
+                    });
+                }
+                Err(e) if usable.is_none() => {
+                    return Err(ApiError::bad(format!("fetching the signing keys: {e}")));
+                }
+                Err(e) => tracing::warn!(error = %e, "jwt auth: refreshing the signing keys"),
+            }
+        }
+        Ok(slot
+            .as_ref()
+            .map(|f| {
+                f.keys
+                    .iter()
+                    .filter(|(k, _)| k.is_none() || k.as_deref() == kid)
+                    .map(|(_, key)| key.clone())
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     async fn login(&self, req: &Request, view: &View) -> Result<Response, ApiError> {
@@ -296,11 +510,10 @@ impl JwtAuth {
             .await?
             .ok_or_else(|| ApiError::bad(format!("role {name:?} could not be found")))?;
         let config: Config = view.get_json(CONFIG_KEY).await?.unwrap_or_default();
-        let keys = config
-            .jwt_validation_pubkeys
-            .iter()
-            .filter_map(|pem| PublicKey::from_bytes(pem.as_bytes()).ok())
-            .collect::<Vec<_>>();
+        if token.len() > MAX_JWT {
+            return Err(ApiError::bad("error validating token: too large"));
+        }
+        let keys = self.keys(&config, token_kid(&token).as_deref()).await?;
         let now = i64::try_from(req.now_unix()).unwrap_or(i64::MAX);
         let claims = verify(&token, &keys, now)?;
         if !config.bound_issuer.is_empty()
@@ -342,26 +555,10 @@ impl Engine for JwtAuth {
             (("login", ""), _) if write => self.login(req, view).await,
             (("config", ""), Operation::Read) => {
                 let c: Config = view.get_json(CONFIG_KEY).await?.unwrap_or_default();
-                Ok(Response::json(json!({
-                    "jwt_validation_pubkeys": c.jwt_validation_pubkeys,
-                    "bound_issuer": c.bound_issuer,
-                })))
+                Ok(Response::json(c.describe()))
             }
             (("config", ""), _) if write => {
-                let keys = strings_field(&req.data, "jwt_validation_pubkeys")?.unwrap_or_default();
-                if keys.is_empty() || keys.len() > MAX_LIST {
-                    return Err(ApiError::bad(format!(
-                        "jwt_validation_pubkeys: 1 to {MAX_LIST} PEM public keys"
-                    )));
-                }
-                for k in &keys {
-                    PublicKey::from_bytes(k.as_bytes())
-                        .map_err(|e| ApiError::bad(format!("jwt_validation_pubkeys: {e}")))?;
-                }
-                let config = Config {
-                    jwt_validation_pubkeys: keys,
-                    bound_issuer: field_str(&req.data, "bound_issuer").unwrap_or_default(),
-                };
+                let config = Config::parse(&req.data)?;
                 view.put_json(CONFIG_KEY, &config).await?;
                 Ok(Response::empty())
             }

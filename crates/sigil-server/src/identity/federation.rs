@@ -12,11 +12,7 @@
 //! Storage: `federation/<trust domain name>`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::rt::TokioIo;
 use rustls::DigitallySignedStruct;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -36,8 +32,6 @@ const FEDERATIONS: &str = "federation/";
 const MAX_BUNDLE: usize = 1024 * 1024;
 /// The most keys a bundle may hold.
 const MAX_KEYS: usize = 64;
-/// How long one fetch may take, connection included.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Refresh hint used when the foreign bundle gives none (the standard's suggestion).
 const DEFAULT_HINT: u64 = 300;
 
@@ -258,11 +252,10 @@ impl Federation {
     /// Fetches the bundle from the endpoint now, authenticating it with the held bundle;
     /// on success the held bundle is replaced, on failure the error is recorded.
     pub(super) async fn refresh(&mut self, now: i64) {
-        match tokio::time::timeout(FETCH_TIMEOUT, self.fetch()).await {
-            Ok(Ok(bundle)) if !bundle.authorities.is_empty() => self.take(bundle, now),
-            Ok(Ok(_)) => self.last_error = "the served bundle has no X.509 authority".into(),
-            Ok(Err(e)) => self.last_error = e,
-            Err(_) => self.last_error = "the bundle endpoint did not answer in time".into(),
+        match self.fetch().await {
+            Ok(bundle) if !bundle.authorities.is_empty() => self.take(bundle, now),
+            Ok(_) => self.last_error = "the served bundle has no X.509 authority".into(),
+            Err(e) => self.last_error = e,
         }
         if !self.last_error.is_empty() {
             tracing::warn!(trust_domain = %self.trust_domain, error = %self.last_error, "federated bundle refresh failed");
@@ -270,57 +263,20 @@ impl Federation {
     }
 
     async fn fetch(&self) -> Result<Bundle, String> {
-        let rest = self.url.trim_start_matches("https://");
-        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        let path = if path.is_empty() { "/" } else { path };
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (
-                h,
-                p.parse::<u16>()
-                    .map_err(|_| "the URL's port is not a number")?,
-            ),
-            _ => (authority, 443),
-        };
-        let host = host.trim_matches(|c| c == '[' || c == ']');
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let verifier = Arc::new(EndpointVerifier {
             anchors: self.authority_ders(),
             id: self.endpoint_id.clone(),
             provider: Arc::clone(&provider),
         });
+        // The URL's host only fills SNI: https_spiffe authenticates the SPIFFE ID.
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .map_err(|e| e.to_string())?
             .dangerous()
             .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
-        // The name only fills SNI: https_spiffe authenticates the SPIFFE ID, not a DNS name.
-        let name =
-            ServerName::try_from(host.to_owned()).map_err(|_| "the URL's host is invalid")?;
-        let tcp = tokio::net::TcpStream::connect((host, port))
-            .await
-            .map_err(|e| format!("connecting to {authority}: {e}"))?;
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-            .connect(name, tcp)
-            .await
-            .map_err(|e| format!("TLS with the bundle endpoint: {e}"))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(conn);
-        let req = hyper::Request::get(path)
-            .header(hyper::header::HOST, authority)
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| e.to_string())?;
-        let res = sender.send_request(req).await.map_err(|e| e.to_string())?;
-        if res.status() != hyper::StatusCode::OK {
-            return Err(format!("the bundle endpoint answered {}", res.status()));
-        }
-        let body = Limited::new(res.into_body(), MAX_BUNDLE)
-            .collect()
-            .await
-            .map_err(|_| "the bundle is too large or the connection failed")?
-            .to_bytes();
+        let body = crate::fetch::https_get(&self.url, Arc::new(config), MAX_BUNDLE).await?;
         parse_bundle(std::str::from_utf8(&body).map_err(|_| "the bundle is not UTF-8")?)
     }
 }

@@ -7,8 +7,9 @@ with `openssl x509 -text` (one URI SAN, CA:FALSE, critical key usage with Digita
 both TLS EKUs) and verified with `openssl verify -purpose sslclient` and `sslserver`
 against the bundle. Then a real mutual-TLS handshake (`openssl s_server` / `s_client`) with
 the two SVIDs, and logins to secrets with an X509-SVID (hvac's `cert` auth) and a JWT-SVID (`jwt` auth) (OpenBao's dev
-server listens on plain HTTP, so this part has no OpenBao run). Bad input gets 400s. Prints
-OK last.
+server listens on plain HTTP, so this part has no OpenBao run); the jwt auth method also
+fetches the keys itself, through the trust domain's OIDC discovery document and its JWKS
+URL, trusting only the CA it is given. Bad input gets 400s. Prints OK last.
 """
 
 import atexit
@@ -264,6 +265,36 @@ for bad_jwt, why in (
 ):
     r = requests.post(f"{ADDR}/v1/auth/jwt/login", json={"role": "web", "jwt": bad_jwt}, verify=CA)
     assert r.status_code == 400 and why in r.text, (why, r.text)
+
+section("jwt auth fetches the keys: OIDC discovery, then a JWKS URL")
+with open(os.environ["SIGIL_CACERT"]) as f:
+    ca_pem = f.read()
+for config in (
+    {"oidc_discovery_url": issuer, "oidc_discovery_ca_pem": ca_pem},
+    {"jwks_url": f"{issuer}/jwks", "jwks_ca_pem": ca_pem},
+):
+    client.write("auth/jwt/config", bound_issuer=issuer, **config)
+    read_back = client.read("auth/jwt/config")["data"]
+    assert all(read_back[k] == v for k, v in config.items()), read_back
+    login = hvac.Client(url=ADDR, verify=CA).auth.jwt.jwt_login(role="web", jwt=web_jwt)
+    assert "web" in login["auth"]["policies"], login
+    r = requests.post(f"{ADDR}/v1/auth/jwt/login", json={"role": "web", "jwt": web_jwt[:-4] + "AAAA"}, verify=CA)
+    assert r.status_code == 400, r.text
+for config, needle in (
+    ({"jwks_url": f"{issuer}/jwks", "jwt_validation_pubkeys": [jwt_pem]}, "exactly one of"),
+    ({}, "exactly one of"),
+    ({"jwks_url": f"http://127.0.0.1:1/jwks", "jwks_ca_pem": ca_pem}, "https URL"),
+    ({"jwks_url": f"{issuer}/jwks", "jwks_ca_pem": "garbage"}, "CA certificates"),
+):
+    r = requests.post(f"{ADDR}/v1/auth/jwt/config", json=config, headers={"X-Vault-Token": ROOT}, verify=CA)
+    assert r.status_code == 400 and needle in r.text, (config, r.text)
+# A JWKS URL whose TLS certificate the configured CA does not vouch for: login refused.
+other_ca = openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+                   "-keyout", path("other-ca.key"), "-out", path("other-ca.pem"), "-subj", "/CN=other")
+with open(path("other-ca.pem")) as f:
+    client.write("auth/jwt/config", jwks_url=f"{issuer}/jwks", jwks_ca_pem=f.read())
+r = requests.post(f"{ADDR}/v1/auth/jwt/login", json={"role": "web", "jwt": web_jwt}, verify=CA)
+assert r.status_code == 400 and "fetching the signing keys" in r.text, r.text
 
 section("bad input")
 for body, needle in (
