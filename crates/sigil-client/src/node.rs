@@ -67,8 +67,21 @@ pub struct Sync {
     pub bundle_sequence: u64,
     /// The JWT keys as a JWKS document.
     pub jwt_bundle: String,
+    /// Foreign trust domain ID (`spiffe://td`) → its bundles, for the trust domains the
+    /// entries federate with.
+    #[serde(default)]
+    pub federated_bundles: BTreeMap<String, FederatedBundle>,
     /// When the agent's own SVID expires (Unix seconds).
     pub agent_expires_at: i64,
+}
+
+/// A federated trust domain's bundles.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FederatedBundle {
+    /// Its X.509 authorities, PEM.
+    pub bundle: String,
+    /// Its JWT keys as a JWKS document.
+    pub jwt_bundle: String,
 }
 
 /// A JWT-SVID minted for one of the agent's workloads. `Debug` hides the token.
