@@ -111,6 +111,22 @@ pub struct DevInfo {
     pub created: bool,
     /// The bundle endpoint's URL, when one runs.
     pub bundle_endpoint: Option<String>,
+    /// What the dev node agent needs.
+    pub agent: DevAgent,
+}
+
+/// The node agent `sigil dev` runs beside the server: it serves the Workload API on
+/// `socket`, attesting with `join_token` unless `data_dir` holds a valid agent SVID.
+#[derive(Debug, Clone)]
+pub struct DevAgent {
+    /// The Workload API socket (`SPIFFE_ENDPOINT_SOCKET` in the env file).
+    pub socket: PathBuf,
+    /// The agent's own directory.
+    pub data_dir: PathBuf,
+    /// A fresh join token (10 minutes, single use).
+    pub join_token: sigil_core::SecretString,
+    /// The SPIFFE ID the invoking user's processes get.
+    pub workload_id: String,
 }
 
 /// The trust domain `sigil dev` makes.
@@ -124,8 +140,10 @@ pub async fn dev(opts: DevOptions, ready: impl FnOnce(&DevInfo)) -> Result<(), S
             "sigil dev listens on loopback only; use sigil server for anything else".into(),
         );
     }
-    let dir = &opts.dir;
-    create_private_dir(dir)?;
+    create_private_dir(&opts.dir)?;
+    // Absolute, because the env file and the agent's socket path must work from anywhere.
+    let dir =
+        &std::fs::canonicalize(&opts.dir).map_err(|e| format!("{}: {e}", opts.dir.display()))?;
     let tls_dir = dir.join("tls");
     let (ca_file, cert_file, key_file) = dev_certificates(&tls_dir)?;
     let key_path = dir.join("unseal.key");
@@ -143,6 +161,7 @@ pub async fn dev(opts: DevOptions, ready: impl FnOnce(&DevInfo)) -> Result<(), S
         .await
         .map_err(|e| format!("starting the core: {e}"))?;
     let env_file = dir.join("env");
+    let socket = dir.join("agent").join("api.sock");
     let listener = TcpListener::bind(opts.listen)
         .await
         .map_err(|e| format!("binding {}: {e}", opts.listen))?;
@@ -152,13 +171,14 @@ pub async fn dev(opts: DevOptions, ready: impl FnOnce(&DevInfo)) -> Result<(), S
     if created {
         let token = zeroize::Zeroizing::new(dev_init(&core).await?);
         // The env file first: it holds the only copy of the root token.
-        write_env(&env_file, &addr, &ca_file, &token)?;
+        write_env(&env_file, &addr, &ca_file, &token, &socket)?;
         dev_mounts(&core, &token, &opts.trust_domain).await?;
     } else {
         let token = zeroize::Zeroizing::new(read_env_token(&env_file)?);
         // The address may have changed between runs.
-        write_env(&env_file, &addr, &ca_file, &token)?;
+        write_env(&env_file, &addr, &ca_file, &token, &socket)?;
     }
+    let agent = dev_agent(&core, dir, socket, created).await?;
     let tls = http::tls_config(&cert_file, &key_file)?;
     let (stop, stopped) = watch::channel(false);
     let server = tokio::spawn(http::serve(
@@ -195,6 +215,7 @@ pub async fn dev(opts: DevOptions, ready: impl FnOnce(&DevInfo)) -> Result<(), S
         audit_file,
         created,
         bundle_endpoint,
+        agent,
     });
     wait_for_signal().await;
     let _ = stop.send(true);
@@ -204,6 +225,63 @@ pub async fn dev(opts: DevOptions, ready: impl FnOnce(&DevInfo)) -> Result<(), S
     }
     core.seal().await;
     Ok(())
+}
+
+/// The dev agent's join token (every start: the agent uses it only when it has no valid
+/// agent SVID) and, with a new store, the entry giving the invoking user's processes an
+/// identity under the agent's alias `spiffe://<td>/sigil/dev-node`.
+async fn dev_agent(
+    core: &Core,
+    dir: &Path,
+    socket: PathBuf,
+    created: bool,
+) -> Result<DevAgent, String> {
+    use std::os::unix::fs::MetadataExt;
+    let call = |req: Request| async move {
+        let path = req.path.clone();
+        core.handle(req)
+            .await
+            .map(|r| r.data.unwrap_or_default())
+            .map_err(|e| format!("setting up the dev agent ({path}): {e}"))
+    };
+    let config = call(Request::internal(Operation::Read, "spiffe/config")).await?;
+    let td = config
+        .get("trust_domain_id")
+        .and_then(|v| v.as_str())
+        .ok_or("the dev store has no trust domain at spiffe/")?
+        .to_owned();
+    let node = format!("{td}/sigil/dev-node");
+    // The uid this process runs as (the owner of its /proc entry), without unsafe code.
+    let uid = std::fs::metadata("/proc/self")
+        .map_err(|e| format!("reading /proc/self: {e}"))?
+        .uid();
+    let workload_id = format!("{td}/dev/uid-{uid}");
+    if created {
+        call(
+            Request::internal(Operation::Update, "spiffe/entry")
+                .with("spiffe_id", json!(workload_id))
+                .with("parent_id", json!(node))
+                .with("selectors", json!([format!("unix:uid:{uid}")]))
+                .with("hint", json!("sigil dev")),
+        )
+        .await?;
+    }
+    let token = call(
+        Request::internal(Operation::Update, "spiffe/token")
+            .with("spiffe_id", json!(node))
+            .with("ttl", json!("10m")),
+    )
+    .await?;
+    let join_token = token
+        .get("token")
+        .and_then(|v| v.as_str())
+        .ok_or("no join token for the dev agent")?;
+    Ok(DevAgent {
+        socket,
+        data_dir: dir.join("agent"),
+        join_token: sigil_core::SecretString::new(join_token.to_owned()),
+        workload_id,
+    })
 }
 
 /// Initializes a fresh dev store (auto-unsealed by the key file); returns the root token.
@@ -244,7 +322,7 @@ async fn dev_mounts(core: &Core, token: &str, trust_domain: &str) -> Result<(), 
     Ok(())
 }
 
-fn write_env(path: &Path, addr: &str, ca: &Path, token: &str) -> Result<(), String> {
+fn write_env(path: &Path, addr: &str, ca: &Path, token: &str, socket: &Path) -> Result<(), String> {
     let ca = ca.display();
     let mut text = String::from("# Written by `sigil dev`. Load with: . ./.sigil/env\n");
     for prefix in ["SIGIL", "VAULT", "BAO"] {
@@ -252,6 +330,10 @@ fn write_env(path: &Path, addr: &str, ca: &Path, token: &str) -> Result<(), Stri
             "export {prefix}_ADDR={addr}\nexport {prefix}_CACERT={ca}\nexport {prefix}_TOKEN={token}\n"
         ));
     }
+    text.push_str(&format!(
+        "export SPIFFE_ENDPOINT_SOCKET=unix://{}\n",
+        socket.display()
+    ));
     let text = zeroize::Zeroizing::new(text);
     write_private(path, text.as_bytes())
 }
