@@ -26,7 +26,26 @@ pub(super) struct JwtKey {
     pub kid: String,
     /// PKCS#8 DER in base64.
     private_key: String,
+    /// Unix seconds; 0 in keys stored before JWT keys rotated (such a key is replaced on
+    /// first use).
+    #[serde(default)]
+    not_before: i64,
+    #[serde(default)]
+    not_after: i64,
 }
+
+impl super::rotation::Rotating for JwtKey {
+    fn not_before(&self) -> i64 {
+        self.not_before
+    }
+
+    fn not_after(&self) -> i64 {
+        self.not_after
+    }
+}
+
+/// The trust domain's JWT keys: the active one signs, all are published.
+pub(super) type JwtKeys = super::rotation::Lifecycle<JwtKey>;
 
 impl fmt::Debug for JwtKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -47,8 +66,8 @@ fn internal<E>(what: &'static str) -> impl FnOnce(E) -> ApiError {
 }
 
 impl JwtKey {
-    /// A new P-256 signing key.
-    pub(super) fn generate() -> Result<Self, ApiError> {
+    /// A new P-256 signing key, valid from `now` for `ttl` seconds.
+    pub(super) fn generate(now: i64, ttl: u64) -> Result<Self, ApiError> {
         let key = PrivateKey::generate(KeyType::EcdsaP256)
             .map_err(internal("generating the JWT signing key"))?;
         let kid = key
@@ -61,6 +80,8 @@ impl JwtKey {
         Ok(Self {
             kid,
             private_key: base64_encode(der.expose_secret()),
+            not_before: now,
+            not_after: now.saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX)),
         })
     }
 

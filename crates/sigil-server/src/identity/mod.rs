@@ -42,9 +42,9 @@ mod svid;
 mod tests;
 
 use entry::Entry;
-use jwt::{JwtKey, MAX_AUDIENCES};
+use jwt::{JwtKey, JwtKeys, MAX_AUDIENCES};
 use node::Agent;
-use rotation::Authorities;
+use svid::Authorities;
 use svid::{Authority, MAX_DNS_NAMES, SvidRequest};
 
 const CONFIG_KEY: &str = "config";
@@ -222,19 +222,26 @@ impl Identity {
     async fn current(&self, view: &View, now: i64) -> Result<(Config, Authorities), ApiError> {
         let config = load_config(view).await?;
         let authorities = load_authorities(view).await?;
-        if !authorities.due(now) {
+        if !authorities.due(now) && !load_jwt_keys(view).await?.due(now) {
             return Ok((config, authorities));
         }
         let _guard = self.lock.lock().await;
-        let (mut config, mut authorities) =
-            (load_config(view).await?, load_authorities(view).await?);
+        let (mut config, mut authorities, mut jwt) = (
+            load_config(view).await?,
+            load_authorities(view).await?,
+            load_jwt_keys(view).await?,
+        );
         let key = KeySpec::parse(&config.key_type, u64::from(config.key_bits))?;
-        if authorities.advance(&config.trust_domain, key, config.ca_ttl, now)? {
+        let (td, ttl) = (config.trust_domain.clone(), config.ca_ttl);
+        let x509_changed = authorities.advance(now, || Authority::generate(&td, key, ttl, now))?;
+        let jwt_changed = jwt.advance(now, || JwtKey::generate(now, ttl))?;
+        if x509_changed || jwt_changed {
             config.sequence += 1;
         }
         view.transaction(vec![
             ViewOp::Put(CONFIG_KEY.into(), to_json(&config)?),
             ViewOp::Put(AUTHORITIES_KEY.into(), to_json(&authorities)?),
+            ViewOp::Put(JWT_KEY.into(), to_json(&jwt)?),
         ])
         .await?;
         Ok((config, authorities))
@@ -302,7 +309,10 @@ impl Identity {
                     AUTHORITIES_KEY.into(),
                     to_json(&Authorities::new(authority))?,
                 ));
-                ops.push(ViewOp::Put(JWT_KEY.into(), to_json(&JwtKey::generate()?)?));
+                ops.push(ViewOp::Put(
+                    JWT_KEY.into(),
+                    to_json(&JwtKeys::new(JwtKey::generate(now(req), c.ca_ttl)?))?,
+                ));
                 c
             }
         };
@@ -425,17 +435,34 @@ fn workload_id(d: &Map<String, Value>, config: &Config) -> Result<SpiffeId, ApiE
     Ok(id)
 }
 
-async fn load_jwt_key(view: &View) -> Result<JwtKey, ApiError> {
-    view.get_json(JWT_KEY)
-        .await?
-        .ok_or_else(|| ApiError::internal("the trust domain has no JWT signing key"))
+/// The JWT keys; a single key stored before JWT keys rotated becomes a lifecycle of one
+/// (and is replaced on first use: it has no validity period).
+async fn load_jwt_keys(view: &View) -> Result<JwtKeys, ApiError> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Keys(JwtKeys),
+        Single(JwtKey),
+    }
+    match view.get_json::<Stored>(JWT_KEY).await? {
+        Some(Stored::Keys(keys)) => Ok(keys),
+        Some(Stored::Single(key)) => Ok(JwtKeys::new(key)),
+        None => Err(ApiError::internal(
+            "the trust domain has no JWT signing key",
+        )),
+    }
 }
 
 impl Identity {
     /// `jwt/mint`: a JWT-SVID for `spiffe_id` and `audience` (one or more), valid for `ttl`.
     /// For an agent (`node/jwt`) the ID must be one of the entries it serves, and the
     /// lifetime is the entry's.
-    async fn jwt(req: &Request, view: &View, agent: Option<&Agent>) -> Result<Response, ApiError> {
+    async fn jwt(
+        &self,
+        req: &Request,
+        view: &View,
+        agent: Option<&Agent>,
+    ) -> Result<Response, ApiError> {
         let d = &req.data;
         let config = load_config(view).await?;
         let id = workload_id(d, &config)?;
@@ -463,8 +490,10 @@ impl Identity {
         let t = now(req);
         let exp = t.saturating_add(i64::try_from(ttl(d, "ttl", default_ttl)?).unwrap_or(i64::MAX));
         let issuer = Some(config.jwt_issuer.as_str()).filter(|i| !i.is_empty());
-        let token = load_jwt_key(view)
+        self.current(view, t).await?;
+        let token = load_jwt_keys(view)
             .await?
+            .active
             .mint(&id, &audience, issuer, t, exp)?;
         Ok(Response::data(
             [
@@ -481,14 +510,14 @@ impl Identity {
 /// The JWT keys alone as a plain JWKS (no `use`), as an OIDC discovery document's
 /// `jwks_uri` serves them and the Workload API hands them to workloads.
 async fn jwks_document(view: &View) -> Result<Vec<u8>, ApiError> {
-    let keys = match view.get_json::<JwtKey>(JWT_KEY).await? {
-        Some(k) => {
+    let mut keys = Vec::new();
+    if view.get(JWT_KEY).await?.is_some() {
+        for k in load_jwt_keys(view).await?.published() {
             let mut jwk = k.bundle_jwk()?;
             jwk.remove("use");
-            vec![Value::Object(jwk)]
+            keys.push(Value::Object(jwk));
         }
-        None => Vec::new(),
-    };
+    }
     serde_json::to_vec(&json!({ "keys": keys }))
         .map_err(|_| ApiError::internal("encoding the JWKS"))
 }
@@ -505,14 +534,14 @@ fn entry_key(id: &str) -> Result<String, ApiError> {
 fn bundle_document(
     config: &Config,
     authorities: &Authorities,
-    jwt: Option<&JwtKey>,
+    jwt: Option<&JwtKeys>,
 ) -> Result<Vec<u8>, ApiError> {
     let mut keys = Vec::new();
     for authority in authorities.published() {
         keys.push(Value::Object(x509_jwk(authority)?));
     }
-    if let Some(jwt) = jwt {
-        keys.push(Value::Object(jwt.bundle_jwk()?));
+    for key in jwt.iter().flat_map(|j| j.published()) {
+        keys.push(Value::Object(key.bundle_jwk()?));
     }
     serde_json::to_vec(&json!({
         "keys": keys,
@@ -581,7 +610,7 @@ impl Engine for Identity {
                 }
                 Ok(Response::json(json!({"keys": keys, "key_info": info})))
             }
-            ("jwt", "mint", _) if write => Self::jwt(req, view, None).await,
+            ("jwt", "mint", _) if write => self.jwt(req, view, None).await,
             ("token", "", _) if write => self.join_token(req, view).await,
             ("agents", "", Operation::List) => {
                 let mut keys = Vec::new();
@@ -611,7 +640,7 @@ impl Engine for Identity {
             ("node", "jwt", _) if write => {
                 let (config, authorities) = self.current(view, now(req)).await?;
                 let agent = Self::caller_agent(req, view, &config, &authorities).await?;
-                Self::jwt(req, view, Some(&agent)).await
+                self.jwt(req, view, Some(&agent)).await
             }
             (".well-known", "openid-configuration", Operation::Read) => {
                 match view.get_json::<Config>(CONFIG_KEY).await? {
@@ -619,10 +648,15 @@ impl Engine for Identity {
                     None => Err(ApiError::NotFound),
                 }
             }
-            ("jwks", "", Operation::Read) => Ok(Response::raw(
-                "application/json",
-                jwks_document(view).await?,
-            )),
+            ("jwks", "", Operation::Read) => {
+                if view.get(CONFIG_KEY).await?.is_some() {
+                    self.current(view, now(req)).await?;
+                }
+                Ok(Response::raw(
+                    "application/json",
+                    jwks_document(view).await?,
+                ))
+            }
             ("x509", "mint", _) if write => self.x509(req, view, true).await,
             ("x509", "sign", _) if write => self.x509(req, view, false).await,
             ("bundle", "" | "pem", Operation::Read) => {
@@ -639,7 +673,7 @@ impl Engine for Identity {
                 let body = if pem {
                     bundle_pem(&authorities).into_bytes()
                 } else {
-                    let jwt: Option<JwtKey> = view.get_json(JWT_KEY).await?;
+                    let jwt = load_jwt_keys(view).await.ok();
                     bundle_document(&config, &authorities, jwt.as_ref())?
                 };
                 Ok(Response::raw(content_type, body))

@@ -33,8 +33,7 @@ use sigil_core::spiffe::{SpiffeId, TrustDomain};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::entry::Entry;
-use super::rotation::Authorities;
-use super::svid::{Signed, SvidRequest, leaf_identity};
+use super::svid::{Authorities, Signed, SvidRequest, leaf_identity};
 use super::{Config, Identity, bundle_pem, csr_spki, now, ttl, workload_id};
 use crate::api::{ApiError, Request, Response, field_str};
 use crate::auth::cert::{ca_ders, verifies_for_client};

@@ -60,6 +60,9 @@ impl Drop for Authority {
     }
 }
 
+/// The trust domain's X.509 authorities: the active one signs, all are published.
+pub(super) type Authorities = super::rotation::Lifecycle<Authority>;
+
 /// What an SVID is made for.
 #[derive(Debug)]
 pub(super) struct SvidRequest<'a> {
@@ -80,6 +83,16 @@ pub(super) struct Signed {
     pub serial: String,
     /// Unix seconds.
     pub not_after: i64,
+}
+
+impl super::rotation::Rotating for Authority {
+    fn not_before(&self) -> i64 {
+        self.not_before
+    }
+
+    fn not_after(&self) -> i64 {
+        self.not_after
+    }
 }
 
 impl Authority {

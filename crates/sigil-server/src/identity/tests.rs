@@ -663,6 +663,94 @@ async fn the_authority_is_prepared_at_half_life_and_activated_with_a_sixth_left(
 }
 
 #[tokio::test]
+async fn jwt_keys_rotate_like_the_authority_and_stay_published_until_expiry() {
+    let f = Fixture::new();
+    f.write(
+        "config",
+        json!({"trust_domain": "example.org", "ca_ttl": "60h"}),
+    )
+    .await;
+    let hour = 3600;
+    let kids_at = |later: u64| {
+        let f = &f;
+        async move {
+            let body = f
+                .call_at(Operation::Read, "jwks", json!({}), later)
+                .await
+                .unwrap()
+                .raw
+                .unwrap()
+                .body;
+            let doc: Value = serde_json::from_slice(&body).unwrap();
+            doc["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let signer_at = |later: u64| {
+        let f = &f;
+        async move {
+            let data = f
+                .call_at(
+                    Operation::Update,
+                    "jwt/mint",
+                    json!({"spiffe_id": "spiffe://example.org/w", "audience": ["a"]}),
+                    later,
+                )
+                .await
+                .unwrap()
+                .data
+                .unwrap();
+            let token = s(&data, "token");
+            let header =
+                sigil_core::encoding::base64url_decode(token.split('.').next().unwrap()).unwrap();
+            let header: Value = serde_json::from_slice(&header).unwrap();
+            header["kid"].as_str().unwrap().to_owned()
+        }
+    };
+    let first = kids_at(0).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(signer_at(0).await, first[0]);
+    let two = kids_at(30 * hour).await;
+    assert_eq!(two.len(), 2, "a successor is published at half life");
+    assert_eq!(
+        signer_at(30 * hour).await,
+        first[0],
+        "the original still signs"
+    );
+    assert_eq!(
+        signer_at(50 * hour).await,
+        two[1],
+        "the successor signs with a sixth left"
+    );
+    assert_eq!(kids_at(50 * hour).await, [two[1].clone(), two[0].clone()]);
+    // At 60 h the original expires, and the successor (made at 30 h) is at half life.
+    let later = kids_at(60 * hour).await;
+    assert!(!later.contains(&first[0]), "the expired key is gone");
+    assert_eq!(later[0], two[1]);
+    // The bundle document publishes the same keys under `use: jwt-svid`.
+    let body = f
+        .call_at(Operation::Read, "bundle", json!({}), 60 * hour)
+        .await
+        .unwrap()
+        .raw
+        .unwrap()
+        .body;
+    let doc: Value = serde_json::from_slice(&body).unwrap();
+    let jwt: Vec<_> = doc["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["use"] == "jwt-svid")
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(jwt, later);
+}
+
+#[tokio::test]
 async fn an_issuer_url_adds_iss_and_the_oidc_discovery_document() {
     let f = Fixture::configured().await;
     let discovery = ".well-known/openid-configuration";
