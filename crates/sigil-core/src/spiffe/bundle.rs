@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 use std::fmt;
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::id::TrustDomain;
@@ -100,7 +100,10 @@ impl X509Bundle {
     pub fn add(&mut self, der: Vec<u8>) -> Result<()> {
         parse_certificate(&der, "X.509 bundle")?;
         if self.authorities.contains(&der) {
-            return Err(Error::malformed("X.509 bundle", "an authority appears twice"));
+            return Err(Error::malformed(
+                "X.509 bundle",
+                "an authority appears twice",
+            ));
         }
         self.authorities.push(der);
         Ok(())
@@ -308,9 +311,7 @@ impl SpiffeBundle {
                     let der = first
                         .as_str()
                         .and_then(|s| base64_decode(s).ok())
-                        .ok_or_else(|| {
-                            Error::malformed(WHAT, "an \"x5c\" entry is not base64")
-                        })?;
+                        .ok_or_else(|| Error::malformed(WHAT, "an \"x5c\" entry is not base64"))?;
                     bundle.x509.add(der)?;
                 }
                 USE_JWT => bundle.jwt.add_jwk(jwk, WHAT)?,
@@ -381,8 +382,8 @@ impl<'de> Deserialize<'de> for Entries {
 /// Parses a JSON object, refusing a member that appears twice (used for JWT headers and
 /// claims, where a second `alg` or `sub` must not silently win).
 pub(super) fn unique_object(json: &[u8], what: &'static str) -> Result<Map<String, Value>> {
-    let entries: Entries = serde_json::from_slice(json)
-        .map_err(|_| Error::malformed(what, "not a JSON object"))?;
+    let entries: Entries =
+        serde_json::from_slice(json).map_err(|_| Error::malformed(what, "not a JSON object"))?;
     let mut map = Map::new();
     for (name, value) in entries.0 {
         if map.insert(name, value).is_some() {
@@ -433,14 +434,14 @@ impl BundleSet {
     pub fn decode(json: &[u8]) -> Result<Self> {
         const WHAT: &str = "SPIFFE bundle map";
         too_large(WHAT, json)?;
-        let raw: RawMap = serde_json::from_slice(json).map_err(|_| {
-            Error::malformed(WHAT, "not an object with a \"trust_domains\" object")
-        })?;
+        let raw: RawMap = serde_json::from_slice(json)
+            .map_err(|_| Error::malformed(WHAT, "not an object with a \"trust_domains\" object"))?;
         let mut set = Self::new();
         for (name, value) in raw.trust_domains.0 {
             let td = TrustDomain::parse(&name)?;
-            let doc: KeySet = serde_json::from_value(value)
-                .map_err(|_| Error::malformed(WHAT, format!("the bundle of {td} is not a JWK set")))?;
+            let doc: KeySet = serde_json::from_value(value).map_err(|_| {
+                Error::malformed(WHAT, format!("the bundle of {td} is not a JWK set"))
+            })?;
             set.add(SpiffeBundle::from_key_set(&td, &doc)?)?;
         }
         Ok(set)

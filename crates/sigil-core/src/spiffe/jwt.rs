@@ -107,9 +107,7 @@ impl JwtSvid {
         let alg = scheme
             .jws_alg()
             .filter(|alg| scheme_for_alg(alg).is_ok())
-            .ok_or_else(|| {
-                Error::unsupported(format!("{scheme} is not a JWT-SVID algorithm"))
-            })?;
+            .ok_or_else(|| Error::unsupported(format!("{scheme} is not a JWT-SVID algorithm")))?;
         if kid.is_empty() {
             return Err(bad("the kid is empty"));
         }

@@ -82,7 +82,10 @@ pub(crate) fn parse_certificate<'a>(
 ) -> Result<X509Certificate<'a>> {
     match X509Certificate::from_der(der) {
         Ok(([], cert)) => Ok(cert),
-        Ok(_) => Err(Error::malformed(what, "trailing bytes after the certificate")),
+        Ok(_) => Err(Error::malformed(
+            what,
+            "trailing bytes after the certificate",
+        )),
         Err(_) => Err(Error::malformed(what, "not a DER X.509 certificate")),
     }
 }
@@ -143,7 +146,9 @@ fn check_leaf(cert: &X509Certificate<'_>) -> Result<SpiffeId> {
         return Err(bad("the leaf's key usage must include digitalSignature"));
     }
     if ku.value.key_cert_sign() || ku.value.crl_sign() {
-        return Err(bad("the leaf's key usage must not include keyCertSign or cRLSign"));
+        return Err(bad(
+            "the leaf's key usage must not include keyCertSign or cRLSign",
+        ));
     }
     let eku = cert
         .extended_key_usage()
