@@ -12,11 +12,13 @@
 //! | [`bundle`] | [`X509Bundle`], [`JwtBundle`], the SPIFFE bundle JSON and the bundle map |
 //! | [`jwt`] | JWT-SVID minting and validation |
 //! | [`authorize`] | [`Authorizer`]: which peer IDs a connection accepts |
+//! | [`tls`] | rustls mTLS configurations fed by an [`X509Source`](tls::X509Source) |
 
 pub mod authorize;
 pub mod bundle;
 pub mod id;
 pub mod jwt;
+pub mod tls;
 pub mod x509;
 
 pub use authorize::Authorizer;

@@ -209,6 +209,12 @@ fn check_chain(chain: &[Vec<u8>]) -> Result<(SpiffeId, i64, i64)> {
     ))
 }
 
+/// The SPIFFE ID of a chain's leaf, after the SPIFFE rules but before any path validation
+/// (to choose the bundle to validate it with).
+pub(crate) fn leaf_id(chain: &[Vec<u8>]) -> Result<SpiffeId> {
+    Ok(check_chain(chain)?.0)
+}
+
 /// Validates a peer's certificate chain (DER, leaf first) as an X509-SVID of `bundle`'s trust
 /// domain at `now` (seconds since the Unix epoch): the SPIFFE rules on every certificate, then
 /// RFC 5280 path validation to one of the bundle's authorities. Returns the leaf's SPIFFE ID.

@@ -7,6 +7,7 @@
 mod bundle;
 mod jwt;
 mod pki;
+mod tls;
 mod x509;
 
 /// The tests' clock: 2026-01-01T00:00:00Z plus a minute, inside every certificate made here.
