@@ -51,10 +51,9 @@ pub struct JwtBundle {
 /// A SPIFFE bundle: both kinds of authority, and the bundle's own metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpiffeBundle {
-    /// The X.509 authorities.
-    pub x509: X509Bundle,
-    /// The JWT signing keys.
-    pub jwt: JwtBundle,
+    // Private so that both halves always belong to the same trust domain.
+    x509: X509Bundle,
+    jwt: JwtBundle,
     /// `spiffe_sequence`: increases whenever the content changes.
     pub sequence: Option<u64>,
     /// `spiffe_refresh_hint`: how often to poll, in seconds.
@@ -271,6 +270,26 @@ impl SpiffeBundle {
     /// The trust domain.
     pub fn trust_domain(&self) -> &TrustDomain {
         self.x509.trust_domain()
+    }
+
+    /// The X.509 authorities.
+    pub fn x509(&self) -> &X509Bundle {
+        &self.x509
+    }
+
+    /// The X.509 authorities, to add to.
+    pub fn x509_mut(&mut self) -> &mut X509Bundle {
+        &mut self.x509
+    }
+
+    /// The JWT signing keys.
+    pub fn jwt(&self) -> &JwtBundle {
+        &self.jwt
+    }
+
+    /// The JWT signing keys, to add to.
+    pub fn jwt_mut(&mut self) -> &mut JwtBundle {
+        &mut self.jwt
     }
 
     /// Parses the SPIFFE bundle JSON of `trust_domain`.

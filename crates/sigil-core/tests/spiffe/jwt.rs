@@ -330,3 +330,45 @@ fn jwcrypto_tokens_validate() {
     assert_eq!(svid.claims()["iss"], "https://oidc.example.org");
     assert_eq!(svid.claims()["jti"], "j-1");
 }
+
+/// Writes `sigil-jwt-svid-es256.jwt` (with the vendored ES256 key) and
+/// `sigil-spiffe-bundle.json` (the peer-made bundle re-encoded), for
+/// `verify_sigil_vectors.py` to check with jwcrypto. Run by hand:
+/// `cargo test -p sigil-core --test spiffe -- --ignored regenerate`.
+#[test]
+#[ignore = "rewrites a vector file"]
+fn regenerate_sigil_made_token() {
+    let key = PrivateKey::from_bytes(&vector("sender-es256.private.jwk.json")).unwrap();
+    let claims = JwtSvidClaims {
+        subject: SpiffeId::parse("spiffe://example.org/ns/prod/sa/web").unwrap(),
+        audience: vec![AUD.into()],
+        issued_at: 1_767_225_600,
+        expires_at: 4_102_444_800,
+        issuer: None,
+    };
+    let svid = JwtSvid::mint(&claims, &key, "svc-billing#es256-1").unwrap();
+    let path = format!(
+        "{}/tests/vectors/spiffe/sigil-jwt-svid-es256.jwt",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::write(path, svid.token()).unwrap();
+    // The peer-made bundle, re-encoded by Sigil.
+    let bundle =
+        sigil_core::spiffe::SpiffeBundle::decode(&td(), &vector("spiffe-bundle.json")).unwrap();
+    let path = format!(
+        "{}/tests/vectors/spiffe/sigil-spiffe-bundle.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::write(path, bundle.encode().unwrap()).unwrap();
+}
+
+#[test]
+fn the_sigil_made_token_jwcrypto_checked_still_validates() {
+    let bundle = JwtBundle::parse_jwks(td(), &vector("jwks.json")).unwrap();
+    let token = String::from_utf8(vector("sigil-jwt-svid-es256.jwt")).unwrap();
+    let svid = JwtSvid::validate(&token, &bundle, AUD, NOW).unwrap();
+    assert_eq!(
+        svid.spiffe_id().as_str(),
+        "spiffe://example.org/ns/prod/sa/web"
+    );
+}
