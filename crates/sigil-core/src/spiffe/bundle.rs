@@ -223,6 +223,14 @@ fn known_kty<'a>(key: &'a Value, what: &'static str) -> Result<Option<&'a Map<St
     let Value::Object(jwk) = key else {
         return Err(Error::malformed(what, "a key is not a JSON object"));
     };
+    // A published bundle holding a private key is a leak at the publisher; refusing it makes
+    // that visible instead of quietly using the public half.
+    if jwk.contains_key("d") {
+        return Err(Error::malformed(
+            what,
+            "a key holds private members (\"d\")",
+        ));
+    }
     match jwk.get("kty") {
         Some(Value::String(kty)) if KNOWN_KTY.contains(&kty.as_str()) => Ok(Some(jwk)),
         Some(Value::String(_)) => Ok(None),

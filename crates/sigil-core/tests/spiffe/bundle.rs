@@ -160,6 +160,14 @@ fn spiffe_bundle_refusals() {
             .to_string()
             .contains("twice")
     );
+    let mut k = jwt.clone();
+    k["d"] = json!("AAAA");
+    assert!(
+        decode(&with(k))
+            .unwrap_err()
+            .to_string()
+            .contains("private")
+    );
     assert!(decode(&json!({"keys": [1]})).is_err());
     assert!(decode(&json!({"keys": [], "spiffe_sequence": -1})).is_err());
     assert!(decode(&json!({"keys": [], "spiffe_refresh_hint": "5m"})).is_err());
