@@ -160,7 +160,7 @@ fn spiffe_bundle_refusals() {
             .to_string()
             .contains("twice")
     );
-    let mut k = jwt.clone();
+    let mut k = jwt;
     k["d"] = json!("AAAA");
     assert!(
         decode(&with(k))
