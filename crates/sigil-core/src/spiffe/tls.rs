@@ -114,7 +114,7 @@ pub fn server_config(source: Arc<dyn X509Source>, authorizer: Authorizer) -> Res
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|_| Error::Internal("rustls refused TLS 1.3 with aws-lc-rs"))?
         .with_client_cert_verifier(verifier)
-        .with_cert_resolver(Arc::new(SvidResolver::new(source, provider)));
+        .with_cert_resolver(Arc::new(SvidResolver::new(source)));
     config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     config.send_tls13_tickets = 0;
     Ok(config)
@@ -135,7 +135,7 @@ pub fn client_config(source: Arc<dyn X509Source>, authorizer: Authorizer) -> Res
         .map_err(|_| Error::Internal("rustls refused TLS 1.3 with aws-lc-rs"))?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
-        .with_client_cert_resolver(Arc::new(SvidResolver::new(source, provider)));
+        .with_client_cert_resolver(Arc::new(SvidResolver::new(source)));
     config.resumption = rustls::client::Resumption::disabled();
     Ok(config)
 }
@@ -150,15 +150,13 @@ pub fn peer_id(certificates: &[CertificateDer<'_>]) -> Result<SpiffeId> {
 /// Hands rustls the source's current SVID, reloading the key only when the SVID changed.
 struct SvidResolver {
     source: Arc<dyn X509Source>,
-    provider: Arc<CryptoProvider>,
     cached: Mutex<Option<(Arc<X509Svid>, Arc<CertifiedKey>)>>,
 }
 
 impl SvidResolver {
-    fn new(source: Arc<dyn X509Source>, provider: Arc<CryptoProvider>) -> Self {
+    fn new(source: Arc<dyn X509Source>) -> Self {
         Self {
             source,
-            provider,
             cached: Mutex::new(None),
         }
     }
@@ -171,14 +169,17 @@ impl SvidResolver {
         {
             return Some(Arc::clone(key));
         }
+        // The PKCS#8 bytes stay in their zeroizing buffer: rustls borrows them to load the
+        // key and keeps only its own key object. The key matches the leaf (X509Svid checks it).
         let pkcs8 = svid.private_key().to_pkcs8_der().ok()?;
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8.expose_secret().to_vec()));
+        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8.expose_secret()));
+        let key = aws_lc_rs::sign::any_supported_type(&der).ok()?;
         let chain = svid
             .chain()
             .iter()
             .map(|der| CertificateDer::from(der.clone()))
             .collect();
-        let certified = Arc::new(CertifiedKey::from_der(chain, key, &self.provider).ok()?);
+        let certified = Arc::new(CertifiedKey::new(chain, key));
         *cached = Some((svid, Arc::clone(&certified)));
         Some(certified)
     }

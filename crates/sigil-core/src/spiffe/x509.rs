@@ -219,6 +219,12 @@ pub(crate) fn leaf_id(chain: &[Vec<u8>]) -> Result<SpiffeId> {
 /// domain at `now` (seconds since the Unix epoch): the SPIFFE rules on every certificate, then
 /// RFC 5280 path validation to one of the bundle's authorities. Returns the leaf's SPIFFE ID.
 pub fn verify_chain(chain: &[Vec<u8>], bundle: &X509Bundle, now: u64) -> Result<SpiffeId> {
+    if chain.len() > MAX_CERTS {
+        return Err(Error::TooLarge {
+            what: "X509-SVID",
+            limit: MAX_CERTS as u64,
+        });
+    }
     let (id, _, _) = check_chain(chain)?;
     if !id.is_member_of(bundle.trust_domain()) {
         return Err(bad(format!(
