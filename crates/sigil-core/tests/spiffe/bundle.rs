@@ -268,7 +268,7 @@ fn bundle_map_round_trips_and_refuses_duplicates() {
 fn peer_made_bundle_decodes() {
     let b = SpiffeBundle::decode(&td(), &vector("spiffe-bundle.json")).unwrap();
     assert_eq!(b.x509().authorities(), [vector("x509-bundle.der")]);
-    assert_eq!(b.jwt().keys().len(), 3);
+    assert_eq!(b.jwt().keys().len(), 4);
     assert_eq!(b.sequence, Some(7));
     assert_eq!(b.refresh_hint, Some(300));
     assert_eq!(

@@ -305,7 +305,7 @@ fn validate_with_picks_the_subjects_bundle() {
 #[test]
 fn jwcrypto_tokens_validate() {
     let bundle = JwtBundle::parse_jwks(td(), &vector("jwks.json")).unwrap();
-    assert_eq!(bundle.keys().len(), 3);
+    assert_eq!(bundle.keys().len(), 4);
     let es256 = PublicKey::from_bytes(&vector("sender-es256.public.jwk.json")).unwrap();
     assert_eq!(bundle.get("svc-billing#es256-1"), Some(&es256));
     let now = 1_767_225_600;
@@ -371,4 +371,22 @@ fn the_sigil_made_token_jwcrypto_checked_still_validates() {
         svid.spiffe_id().as_str(),
         "spiffe://example.org/ns/prod/sa/web"
     );
+}
+
+#[test]
+fn jwcrypto_tokens_outside_the_standard_are_refused() {
+    let bundle = JwtBundle::parse_jwks(td(), &vector("jwks.json")).unwrap();
+    let now = 1_767_225_600;
+    for (name, why) in [
+        ("refuse-hs256.jwt", "\"HS256\""),
+        ("refuse-eddsa.jwt", "\"EdDSA\""),
+        ("refuse-extra-header.jwt", "\"jku\" is not allowed"),
+        // The JOSE nested-JWT vector's inner JWS verifies with the same ES256 key but is a
+        // message envelope, not a JWT-SVID.
+        ("refuse-jose-nested-inner.jwt", "no \"sub\""),
+    ] {
+        let token = String::from_utf8(vector(name)).unwrap();
+        let err = JwtSvid::validate(token.trim(), &bundle, AUD, now).unwrap_err();
+        assert!(err.to_string().contains(why), "{name}: {err}");
+    }
 }

@@ -30,7 +30,23 @@ token(es384, "ES384", base, "jwt-svid-es384.jwt")
 token(rsa, "RS256", base, "jwt-svid-rs256.jwt")
 token(rsa, "PS256", dict(base, aud="spiffe://example.org/ledger", nbf=IAT, iss="https://oidc.example.org", jti="j-1"), "jwt-svid-ps256-extra-claims.jwt")
 
+# Tokens a JWT-SVID validator must refuse, made by the same library.
+hs = jwk.JWK.generate(kty="oct", size=256, kid="hs-1")
+token(hs, "HS256", base, "refuse-hs256.jwt")
+eddsa = jwk.JWK.from_json(open("sender-eddsa.private.jwk.json").read())
+token(eddsa, "EdDSA", base, "refuse-eddsa.jwt")
+t = jwt.JWT(header={"alg": "ES256", "kid": es256.kid, "typ": "JWT", "jku": "https://attacker.example/keys"}, claims=base)
+t.make_signed_token(es256)
+open("refuse-extra-header.jwt", "w").write(t.serialize())
+# The inner JWS of the JOSE nested-JWT vector: a valid ES256 JWS with the same kid, but no
+# `sub` (it is a message envelope, not a JWT-SVID).
+outer = jwt.JWT(jwt=open("nested-es256-p256.jwt").read().strip(),
+                key=jwk.JWK.from_json(open("recipient-p256.private.jwk.json").read()),
+                expected_type="JWE", algs=["ECDH-ES+A256KW", "A256GCM"])
+open("refuse-jose-nested-inner.jwt", "w").write(outer.claims)
+
 keys = [json.loads(k.export_public()) for k in (es256, es384, rsa)]
+keys.append(json.loads(eddsa.export_public()))
 json.dump({"keys": keys}, open("jwks.json", "w"), indent=1, sort_keys=True)
 
 # X509-SVID: a self-signed P-256 CA and a leaf under it, as SPIRE's template makes them.

@@ -15,7 +15,7 @@ assert claims["sub"] == "spiffe://example.org/ns/prod/sa/web", claims
 
 doc = json.load(open("sigil-spiffe-bundle.json"))
 keyset = jwk.JWKSet.from_json(json.dumps(doc))
-assert len(keyset["keys"]) == len(doc["keys"]) == 4
+assert len(keyset["keys"]) == len(doc["keys"]) == 5
 for k in doc["keys"]:
     if k["use"] == "x509-svid":
         cert = x509.load_der_x509_certificate(base64.b64decode(k["x5c"][0]))
