@@ -486,3 +486,33 @@ impl BundleSet {
         Ok(Value::Object(doc).to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_object_refuses_a_repeated_member() {
+        let map = unique_object(br#"{"a": 1, "b": {"a": 2}}"#, "test").unwrap();
+        assert_eq!(map.len(), 2);
+        assert!(
+            unique_object(br#"{"a": 1, "a": 1}"#, "test")
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
+        for input in [&b"[]"[..], b"1", b"", b"{", b"{} {}"] {
+            assert!(unique_object(input, "test").is_err());
+        }
+    }
+
+    #[test]
+    fn unknown_kty_is_skipped_and_missing_kty_refused() {
+        let oct: Value = serde_json::from_str(r#"{"kty": "oct"}"#).unwrap();
+        assert!(known_kty(&oct, "t").unwrap().is_none());
+        let none: Value = serde_json::from_str(r#"{"use": "jwt-svid"}"#).unwrap();
+        assert!(known_kty(&none, "t").is_err());
+        let num: Value = serde_json::from_str(r#"{"kty": 1}"#).unwrap();
+        assert!(known_kty(&num, "t").is_err());
+    }
+}

@@ -366,3 +366,22 @@ impl fmt::Debug for X509Svid {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splitting_refuses_empty_oversized_and_garbage() {
+        assert!(split_der_certificates(&[], "t").is_err());
+        assert!(matches!(
+            split_der_certificates(&vec![0; MAX_DER_INPUT + 1], "t"),
+            Err(Error::TooLarge { .. })
+        ));
+        for garbage in [&[0x30, 0x00][..], &[0x30, 0x82, 0xff], &[0x04, 0x01, 0x00]] {
+            assert!(split_der_certificates(garbage, "t").is_err());
+        }
+        assert!(check_chain(&[]).is_err());
+        assert!(leaf_id(&[vec![0x30, 0x00]]).is_err());
+    }
+}
