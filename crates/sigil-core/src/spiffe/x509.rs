@@ -20,6 +20,7 @@ use super::bundle::X509Bundle;
 use super::id::SpiffeId;
 use crate::error::{Error, Result};
 use crate::keys::{PrivateKey, PublicKey};
+use crate::secret::SecretBytes;
 
 /// The largest certificate chain or bundle accepted in the Workload API encoding (bytes).
 const MAX_DER_INPUT: usize = 512 * 1024;
@@ -305,7 +306,7 @@ impl X509Svid {
     }
 
     /// The Workload API encoding: (concatenated DER chain, PKCS#8 DER key).
-    pub fn encode(&self) -> Result<(Vec<u8>, crate::secret::SecretBytes)> {
+    pub fn encode(&self) -> Result<(Vec<u8>, SecretBytes)> {
         Ok((self.chain.concat(), self.key.to_pkcs8_der()?))
     }
 
