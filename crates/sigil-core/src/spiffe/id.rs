@@ -7,6 +7,7 @@
 //! always compare equal as strings. Nothing is percent-decoded: `%` is not allowed anywhere.
 
 use std::fmt;
+use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -173,6 +174,22 @@ impl fmt::Display for TrustDomain {
     }
 }
 
+impl FromStr for SpiffeId {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        Self::parse(text)
+    }
+}
+
+impl FromStr for TrustDomain {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        Self::parse(text)
+    }
+}
+
 impl Serialize for SpiffeId {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         s.serialize_str(&self.id)
@@ -280,5 +297,8 @@ mod tests {
             serde_json::from_str::<TrustDomain>(&serde_json::to_string(&td).unwrap()).unwrap(),
             td
         );
+        assert_eq!(id.to_string().parse::<SpiffeId>().unwrap(), id);
+        assert_eq!(td.to_string().parse::<TrustDomain>().unwrap(), td);
+        assert!("spiffe://td/".parse::<SpiffeId>().is_err());
     }
 }
