@@ -19,9 +19,9 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sigil_core::encoding::{Pem, base64_decode, base64_encode};
-use sigil_core::spiffe::{SpiffeId, TrustDomain};
+use sigil_core::spiffe::x509::verify_chain;
+use sigil_core::spiffe::{SpiffeBundle, SpiffeId, TrustDomain, X509Bundle};
 
-use super::svid::leaf_spiffe_id;
 use super::{Identity, load_config, now};
 use crate::api::{ApiError, Operation, Request, Response, field_str};
 use crate::view::View;
@@ -30,8 +30,6 @@ use sigil_storage::Page;
 const FEDERATIONS: &str = "federation/";
 /// The largest bundle document accepted.
 const MAX_BUNDLE: usize = 1024 * 1024;
-/// The most keys a bundle may hold.
-const MAX_KEYS: usize = 64;
 /// Refresh hint used when the foreign bundle gives none (the standard's suggestion).
 const DEFAULT_HINT: u64 = 300;
 
@@ -43,8 +41,8 @@ pub(super) struct Federation {
     endpoint_id: SpiffeId,
     /// The foreign X.509 authorities, base64 DER.
     authorities: Vec<String>,
-    /// The foreign JWT keys, as JWKs (with `kid`, without `use`).
-    jwt_keys: Vec<Value>,
+    /// The foreign JWT keys, a JWKS document.
+    jwks: String,
     sequence: u64,
     refresh_hint: u64,
     /// Unix seconds of the last successful fetch (0 = never: the bundle is the bootstrap one).
@@ -53,76 +51,17 @@ pub(super) struct Federation {
     last_error: String,
 }
 
-/// A parsed SPIFFE bundle document.
-#[derive(Debug, Default)]
-struct Bundle {
-    authorities: Vec<Vec<u8>>,
-    jwt_keys: Vec<Value>,
-    sequence: Option<u64>,
-    refresh_hint: Option<u64>,
-}
-
-/// Reads a SPIFFE bundle document (x509-svid keys with exactly one `x5c` certificate,
-/// jwt-svid keys with a `kid`; other uses ignored) or, for bootstrapping, PEM certificates.
-fn parse_bundle(text: &str) -> Result<Bundle, String> {
+/// Reads a foreign bundle: the SPIFFE bundle document (sigil-core's parser) or, for
+/// bootstrapping, PEM certificates.
+fn parse_bundle(td: &TrustDomain, text: &str) -> Result<SpiffeBundle, String> {
     if text.trim_start().starts_with("-----BEGIN") {
-        let authorities = crate::auth::cert::ca_ders(text).map_err(|e| e.to_string())?;
-        return if authorities.is_empty() {
-            Err("no certificate in the PEM bundle".into())
-        } else {
-            Ok(Bundle {
-                authorities,
-                ..Bundle::default()
-            })
-        };
-    }
-    let doc: Value = serde_json::from_str(text).map_err(|_| "the bundle is not JSON")?;
-    let keys = doc
-        .get("keys")
-        .and_then(Value::as_array)
-        .ok_or("the bundle has no keys array")?;
-    if keys.len() > MAX_KEYS {
-        return Err(format!("the bundle has more than {MAX_KEYS} keys"));
-    }
-    let mut bundle = Bundle {
-        sequence: doc.get("spiffe_sequence").and_then(Value::as_u64),
-        refresh_hint: doc.get("spiffe_refresh_hint").and_then(Value::as_u64),
-        ..Bundle::default()
-    };
-    for key in keys {
-        match key.get("use").and_then(Value::as_str) {
-            Some("x509-svid") => {
-                let x5c = key.get("x5c").and_then(Value::as_array);
-                let cert = match x5c.map(Vec::as_slice) {
-                    Some([one]) => one
-                        .as_str()
-                        .and_then(|c| base64_decode(c).ok())
-                        .ok_or("an x509-svid key's x5c is not base64")?,
-                    _ => return Err("an x509-svid key must carry exactly one x5c".into()),
-                };
-                webpki::anchor_from_trusted_cert(&CertificateDer::from(cert.as_slice()))
-                    .map_err(|_| "an x509-svid key's certificate does not parse")?;
-                bundle.authorities.push(cert);
-            }
-            Some("jwt-svid") => {
-                let mut jwk = key.as_object().cloned().unwrap_or_default();
-                if jwk
-                    .get("kid")
-                    .and_then(Value::as_str)
-                    .is_none_or(str::is_empty)
-                {
-                    return Err("a jwt-svid key has no kid".into());
-                }
-                jwk.remove("use");
-                bundle.jwt_keys.push(Value::Object(jwk));
-            }
-            _ => {}
+        let mut bundle = SpiffeBundle::empty(td);
+        for der in crate::auth::cert::ca_ders(text).map_err(|e| e.to_string())? {
+            bundle.x509_mut().add(der).map_err(|e| e.to_string())?;
         }
+        return Ok(bundle);
     }
-    if bundle.authorities.is_empty() && bundle.jwt_keys.is_empty() {
-        return Err("the bundle holds no x509-svid or jwt-svid key".into());
-    }
-    Ok(bundle)
+    SpiffeBundle::decode(td, text.as_bytes()).map_err(|e| e.to_string())
 }
 
 impl Federation {
@@ -154,20 +93,21 @@ impl Federation {
         }
         let mut out = match (field_str(data, "trust_bundle"), stored) {
             (Some(text), _) => {
-                let bundle =
-                    parse_bundle(&text).map_err(|e| ApiError::bad(format!("trust_bundle: {e}")))?;
+                let bundle = parse_bundle(&td, &text)
+                    .map_err(|e| ApiError::bad(format!("trust_bundle: {e}")))?;
                 let mut f = Self {
                     trust_domain: td,
                     url: String::new(),
                     endpoint_id: endpoint_id.clone(),
                     authorities: Vec::new(),
-                    jwt_keys: Vec::new(),
+                    jwks: String::new(),
                     sequence: 0,
                     refresh_hint: DEFAULT_HINT,
                     fetched_at: 0,
                     last_error: String::new(),
                 };
-                f.take(bundle, 0);
+                f.take(&bundle, 0)
+                    .map_err(|e| ApiError::bad(format!("trust_bundle: {e}")))?;
                 f
             }
             (None, Some(s)) => s,
@@ -177,23 +117,23 @@ impl Federation {
                 ));
             }
         };
-        if out.authorities.is_empty() {
-            return Err(ApiError::bad(
-                "trust_bundle: an X.509 authority is needed to authenticate the endpoint",
-            ));
-        }
         out.url = url;
         out.endpoint_id = endpoint_id;
         Ok(out)
     }
 
-    fn take(&mut self, bundle: Bundle, now: i64) {
+    /// Holds `bundle` from now on (fetched at `now`; 0 for a bootstrap bundle).
+    fn take(&mut self, bundle: &SpiffeBundle, now: i64) -> Result<(), String> {
+        if bundle.x509().authorities().is_empty() {
+            return Err("the bundle has no X.509 authority".into());
+        }
+        self.jwks = bundle.jwt().to_jwks().map_err(|e| e.to_string())?;
         self.authorities = bundle
-            .authorities
+            .x509()
+            .authorities()
             .iter()
             .map(|c| base64_encode(c))
             .collect();
-        self.jwt_keys = bundle.jwt_keys;
         self.sequence = bundle.sequence.unwrap_or(self.sequence);
         self.refresh_hint = bundle
             .refresh_hint
@@ -201,6 +141,7 @@ impl Federation {
             .unwrap_or(DEFAULT_HINT);
         self.fetched_at = now;
         self.last_error.clear();
+        Ok(())
     }
 
     /// The held authorities, DER.
@@ -220,8 +161,8 @@ impl Federation {
     }
 
     /// The held JWT keys as a JWKS document.
-    pub(super) fn jwks(&self) -> String {
-        json!({ "keys": self.jwt_keys }).to_string()
+    pub(super) fn jwks(&self) -> &str {
+        &self.jwks
     }
 
     /// Whether the held bundle is older than its refresh hint at `now`.
@@ -238,7 +179,7 @@ impl Federation {
             "bundle_endpoint_profile": "https_spiffe",
             "endpoint_spiffe_id": self.endpoint_id.as_str(),
             "bundle": self.bundle_pem(),
-            "jwt_keys": self.jwt_keys.len(),
+            "jwks": self.jwks,
             "bundle_sequence": self.sequence,
             "refresh_hint": self.refresh_hint,
             "fetched_at": self.fetched_at,
@@ -252,20 +193,23 @@ impl Federation {
     /// Fetches the bundle from the endpoint now, authenticating it with the held bundle;
     /// on success the held bundle is replaced, on failure the error is recorded.
     pub(super) async fn refresh(&mut self, now: i64) {
-        match self.fetch().await {
-            Ok(bundle) if !bundle.authorities.is_empty() => self.take(bundle, now),
-            Ok(_) => self.last_error = "the served bundle has no X.509 authority".into(),
-            Err(e) => self.last_error = e,
+        if let Err(e) = self
+            .fetch()
+            .await
+            .and_then(|bundle| self.take(&bundle, now))
+        {
+            self.last_error = e;
         }
         if !self.last_error.is_empty() {
             tracing::warn!(trust_domain = %self.trust_domain, error = %self.last_error, "federated bundle refresh failed");
         }
     }
 
-    async fn fetch(&self) -> Result<Bundle, String> {
+    async fn fetch(&self) -> Result<SpiffeBundle, String> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let verifier = Arc::new(EndpointVerifier {
-            anchors: self.authority_ders(),
+            bundle: X509Bundle::new(self.trust_domain.clone(), self.authority_ders())
+                .map_err(|e| e.to_string())?,
             id: self.endpoint_id.clone(),
             provider: Arc::clone(&provider),
         });
@@ -277,7 +221,7 @@ impl Federation {
             .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
         let body = crate::fetch::https_get(&self.url, Arc::new(config), MAX_BUNDLE).await?;
-        parse_bundle(std::str::from_utf8(&body).map_err(|_| "the bundle is not UTF-8")?)
+        SpiffeBundle::decode(&self.trust_domain, &body).map_err(|e| e.to_string())
     }
 }
 
@@ -358,11 +302,11 @@ impl Identity {
     }
 }
 
-/// Authenticates a bundle endpoint: its certificate must chain to the held foreign bundle
-/// for server use and carry exactly the configured SPIFFE ID.
+/// Authenticates a bundle endpoint: its certificate chain must be an X509-SVID of the
+/// held foreign bundle (sigil-core's path validation) with exactly the configured ID.
 #[derive(Debug)]
 struct EndpointVerifier {
-    anchors: Vec<Vec<u8>>,
+    bundle: X509Bundle,
     id: SpiffeId,
     provider: Arc<rustls::crypto::CryptoProvider>,
 }
@@ -376,31 +320,18 @@ impl ServerCertVerifier for EndpointVerifier {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let bad = |e| rustls::Error::InvalidCertificate(e);
-        let anchors: Vec<_> = self
-            .anchors
-            .iter()
-            .filter_map(|d| {
-                webpki::anchor_from_trusted_cert(&CertificateDer::from(d.as_slice()))
-                    .ok()
-                    .map(|a| a.to_owned())
-            })
+        let chain: Vec<Vec<u8>> = std::iter::once(end_entity)
+            .chain(intermediates)
+            .map(|c| c.to_vec())
             .collect();
-        let ee = webpki::EndEntityCert::try_from(end_entity)
-            .map_err(|_| bad(rustls::CertificateError::BadEncoding))?;
-        ee.verify_for_usage(
-            webpki::ALL_VERIFICATION_ALGS,
-            &anchors,
-            intermediates,
-            now,
-            webpki::KeyUsage::server_auth(),
-            None,
-            None,
-        )
-        .map_err(|_| bad(rustls::CertificateError::UnknownIssuer))?;
-        match leaf_spiffe_id(end_entity) {
-            Some(id) if id == self.id => Ok(ServerCertVerified::assertion()),
-            _ => Err(bad(rustls::CertificateError::NotValidForName)),
+        match verify_chain(&chain, &self.bundle, now.as_secs()) {
+            Ok(id) if id == self.id => Ok(ServerCertVerified::assertion()),
+            Ok(_) => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName,
+            )),
+            Err(_) => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            )),
         }
     }
 
@@ -443,52 +374,47 @@ impl ServerCertVerifier for EndpointVerifier {
 mod tests {
     use super::*;
 
+    fn ca() -> Vec<u8> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.self_signed(&key).unwrap().der().to_vec()
+    }
+
     #[test]
-    fn bundles_parse_strictly() {
-        let key = KeyPairFixture::new();
-        let doc = json!({"keys": [
-            {"use": "x509-svid", "kty": "EC", "x5c": [base64_encode(&key.der)]},
-            {"use": "jwt-svid", "kty": "EC", "kid": "k1", "crv": "P-256", "x": "a", "y": "b"},
-            {"use": "something-else", "kty": "EC"},
-        ], "spiffe_sequence": 7, "spiffe_refresh_hint": 60});
-        let b = parse_bundle(&doc.to_string()).unwrap();
-        assert_eq!(b.authorities, std::slice::from_ref(&key.der));
-        assert_eq!(b.jwt_keys.len(), 1);
-        assert!(b.jwt_keys[0].get("use").is_none());
-        assert_eq!((b.sequence, b.refresh_hint), (Some(7), Some(60)));
-        let pem = Pem::encode("CERTIFICATE", &key.der).unwrap();
-        assert_eq!(
-            parse_bundle(&pem).unwrap().authorities,
-            std::slice::from_ref(&key.der)
+    fn relationships_need_an_https_url_a_member_id_and_an_x509_authority() {
+        let td = TrustDomain::parse("b.test").unwrap();
+        let pem = Pem::encode("CERTIFICATE", &ca()).unwrap();
+        let good = json!({"bundle_endpoint_url": "https://127.0.0.1:8443",
+                          "endpoint_spiffe_id": "spiffe://b.test/sigil/server",
+                          "trust_bundle": pem});
+        let data = |v: &Value| v.as_object().unwrap().clone();
+        let f = Federation::from_body(td.clone(), &data(&good), None).unwrap();
+        assert_eq!(f.bundle_pem(), pem);
+        assert!(
+            f.stale(1_790_000_000),
+            "a bootstrap bundle is fetched at once"
         );
-        for bad in [
-            "".to_owned(),
-            "{}".to_owned(),
-            "[1]".to_owned(),
-            json!({"keys": []}).to_string(),
-            json!({"keys": [{"use": "x509-svid"}]}).to_string(),
-            json!({"keys": [{"use": "x509-svid", "x5c": ["AAAA"]}]}).to_string(),
-            json!({"keys": [{"use": "x509-svid", "x5c": [base64_encode(&key.der), base64_encode(&key.der)]}]}).to_string(),
-            json!({"keys": [{"use": "jwt-svid", "kty": "EC"}]}).to_string(),
-            json!({"keys": vec![json!({"use": "jwt-svid", "kid": "k"}); 65]}).to_string(),
-            "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n".to_owned(),
+        for (key, value) in [
+            ("bundle_endpoint_url", json!("http://127.0.0.1:8443")),
+            (
+                "endpoint_spiffe_id",
+                json!("spiffe://other.test/sigil/server"),
+            ),
+            ("trust_bundle", json!("garbage")),
+            ("trust_bundle", json!("{\"keys\": []}")),
         ] {
-            assert!(parse_bundle(&bad).is_err(), "{bad}");
+            let mut bad = good.clone();
+            bad[key] = value;
+            assert!(
+                Federation::from_body(td.clone(), &data(&bad), None).is_err(),
+                "{key}"
+            );
         }
-    }
-
-    struct KeyPairFixture {
-        der: Vec<u8>,
-    }
-
-    impl KeyPairFixture {
-        fn new() -> Self {
-            let key = rcgen::KeyPair::generate().unwrap();
-            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-            Self {
-                der: params.self_signed(&key).unwrap().der().to_vec(),
-            }
-        }
+        // An update keeps what it does not name.
+        let moved = json!({"bundle_endpoint_url": "https://127.0.0.1:9443"});
+        let f = Federation::from_body(td, &data(&moved), Some(f)).unwrap();
+        assert_eq!(f.to_data()["bundle_endpoint_url"], "https://127.0.0.1:9443");
+        assert_eq!(f.bundle_pem(), pem);
     }
 }

@@ -193,11 +193,6 @@ impl Authority {
     }
 }
 
-/// The leaf's SPIFFE ID (its only URI SAN), for a certificate already verified.
-pub(super) fn leaf_spiffe_id(der: &[u8]) -> Option<SpiffeId> {
-    leaf_identity(der).map(|(id, _)| id)
-}
-
 /// The leaf's only URI SAN and its serial (colon form), for an agent SVID already verified.
 pub(super) fn leaf_identity(der: &[u8]) -> Option<(SpiffeId, String)> {
     let (_, cert) = X509Certificate::from_der(der).ok()?;
