@@ -1,0 +1,303 @@
+//! The PyPI `spiffe` client (py-spiffe 0.3.2, on grpcio's C-core gRPC stack and the
+//! `cryptography` X.509 parser) against Sigil's Workload API, served in-process on a
+//! temporary socket with an SVID for this test process's own uid.
+//!
+//! Needs `SIGIL_TEST_PYTHON`: a Python with `scripts/test-requirements.txt` installed
+//! (`scripts/test.sh` sets it up).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
+};
+use serde_json::Value;
+use sigil_agent::{Cache, CacheState, Entry, NoJwtAuthority, SelectorSet};
+use sigil_core::SecretBytes;
+use sigil_core::spiffe::{SpiffeId, TrustDomain};
+
+/// How long one Python run may take.
+const PY_TIMEOUT: Duration = Duration::from_secs(60);
+
+const WORKLOAD: &str = "spiffe://example.org/workload";
+
+fn python() -> Command {
+    let python = std::env::var("SIGIL_TEST_PYTHON").unwrap_or_else(|_| {
+        panic!(
+            "SIGIL_TEST_PYTHON is not set: point it at a Python with scripts/test-requirements.txt \
+             installed (scripts/test.sh does this; by hand: .test-env/venv/bin/python)"
+        )
+    });
+    Command::new(python)
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/workload_client.py")
+}
+
+/// A trust domain CA and the leaves it signs.
+struct Ca {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl Ca {
+    fn new() -> Self {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "Sigil test CA");
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        params.subject_alt_names = vec![SanType::URI("spiffe://example.org".try_into().unwrap())];
+        let key = KeyPair::generate().unwrap();
+        Self {
+            issuer: CertifiedIssuer::self_signed(params, key).unwrap(),
+        }
+    }
+
+    fn der(&self) -> Vec<u8> {
+        self.issuer.der().to_vec()
+    }
+
+    /// An X509-SVID for `id`: (certificate DER, PKCS#8 key DER).
+    fn leaf(&self, id: &str, serial: u64) -> (Vec<u8>, SecretBytes) {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "Sigil test");
+        params.subject_alt_names = vec![SanType::URI(id.try_into().unwrap())];
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        params.serial_number = Some(serial.into());
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.der().to_vec(), SecretBytes::new(key.serialize_der()))
+    }
+}
+
+fn own_uid() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().nth(1))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn state(ca: &Ca, leaf: (Vec<u8>, SecretBytes), selectors: &SelectorSet) -> CacheState {
+    let mut state = CacheState::empty(TrustDomain::parse("example.org").unwrap());
+    let entry = Entry::new(
+        SpiffeId::parse(WORKLOAD).unwrap(),
+        selectors.clone(),
+        vec![leaf.0],
+        leaf.1,
+    )
+    .unwrap();
+    state.entries = vec![entry];
+    state.x509_bundle = vec![ca.der()];
+    state.federated_x509_bundles.insert(
+        TrustDomain::parse("partner.test").unwrap(),
+        vec![Ca::new().der()],
+    );
+    state
+}
+
+/// A Python client run, its stdout lines delivered as JSON values.
+struct PyRun {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl PyRun {
+    fn start(socket: &Path, command: &str) -> Self {
+        let mut child = python()
+            .arg(script())
+            .arg(format!("unix://{}", socket.display()))
+            .arg(command)
+            .env("SIGIL_TEST_LOCALHOST_AUTHORITY", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the Python client");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// The next JSON line, waiting at most `PY_TIMEOUT`.
+    fn next(&mut self) -> Value {
+        match self.lines.recv_timeout(PY_TIMEOUT) {
+            Ok(line) => serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}")),
+            Err(e) => {
+                let _ = self.child.kill();
+                panic!("the Python client printed nothing more ({e})");
+            }
+        }
+    }
+
+    /// Waits (bounded) for the client to exit and asserts it succeeded.
+    fn finish(mut self) {
+        let deadline = std::time::Instant::now() + PY_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "the Python client failed: {status}");
+                return;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the Python client did not exit");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Runs `command` to completion off the async runtime and returns its lines.
+async fn run(socket: &Path, command: &'static str, count: usize) -> Vec<Value> {
+    let socket = socket.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut py = PyRun::start(&socket, command);
+        let lines = (0..count).map(|_| py.next()).collect();
+        py.finish();
+        lines
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn py_spiffe_against_the_workload_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("agent/api.sock");
+    std::fs::create_dir(dir.path().join("agent")).unwrap();
+    let ca = Ca::new();
+    let mine: SelectorSet = [format!("unix:uid:{}", own_uid()).parse().unwrap()]
+        .into_iter()
+        .collect();
+    let cache = Arc::new(Cache::new(state(&ca, ca.leaf(WORKLOAD, 1001), &mine)));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn({
+        let cache = cache.clone();
+        let socket = socket.clone();
+        async move {
+            sigil_agent::serve(&socket, cache, Arc::new(NoJwtAuthority), async {
+                let _ = stopped.await;
+            })
+            .await
+        }
+    });
+    // The client checks the socket exists when it is built.
+    for _ in 0..200 {
+        if socket.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(socket.exists(), "the server did not create its socket");
+
+    // fetch_x509_svid, fetch_x509_context, fetch_x509_bundles.
+    let fetched = &run(&socket, "fetch", 1).await[0];
+    let svid = &fetched["svid"];
+    assert_eq!(svid["spiffe_id"], WORKLOAD);
+    assert_eq!(svid["serial"], 1001);
+    assert_eq!(svid["chain"], 1);
+    assert_eq!(svid["key_matches_leaf"], true);
+    assert_eq!(&fetched["context_default"], svid);
+    assert_eq!(fetched["context_svids"], serde_json::json!([WORKLOAD]));
+    assert_eq!(fetched["leaf_verified_by_bundle"], true);
+    let bundles = serde_json::json!({"example.org": 1, "partner.test": 1});
+    assert_eq!(fetched["bundles"], bundles);
+    // The SVID response carries only bundles the entry federates with: none here.
+    assert_eq!(
+        fetched["context_bundles"],
+        serde_json::json!({"example.org": 1})
+    );
+
+    // Raw calls: the security header is required, WIT is not implemented.
+    let raw = run(&socket, "raw", 4).await;
+    for call in &raw[..3] {
+        assert_eq!(call["code"], "INVALID_ARGUMENT", "{call}");
+        assert_eq!(
+            call["message"], "security header missing from request",
+            "{call}"
+        );
+    }
+    assert_eq!(raw[3]["call"], "wit");
+    assert_eq!(raw[3]["code"], "UNIMPLEMENTED", "{}", raw[3]);
+
+    // Rotation while the client streams: the stream delivers the new SVID.
+    let rotated = tokio::task::spawn_blocking({
+        let socket = socket.clone();
+        let cache = cache.clone();
+        let next_leaf = ca.leaf(WORKLOAD, 2002);
+        move || {
+            let mut py = PyRun::start(&socket, "stream");
+            let first = py.next();
+            assert_eq!(first["update"], 1, "{first}");
+            assert_eq!(first["serial"], 1001, "{first}");
+            cache.update(|s| {
+                s.entries[0] = s.entries[0]
+                    .clone()
+                    .with_svid(vec![next_leaf.0], next_leaf.1)
+                    .unwrap();
+            });
+            let second = py.next();
+            py.finish();
+            second
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(rotated["update"], 2, "{rotated}");
+    assert_eq!(rotated["serial"], 2002, "{rotated}");
+    assert_eq!(rotated["key_matches_leaf"], true, "{rotated}");
+
+    // A caller with no entry is told so, as SPIRE tells it.
+    cache.update(|s| {
+        let unmatched: SelectorSet = ["unix:uid:4294967294".parse().unwrap()]
+            .into_iter()
+            .collect();
+        s.entries = vec![
+            Entry::new(
+                SpiffeId::parse(WORKLOAD).unwrap(),
+                unmatched,
+                s.entries[0].svid_chain().to_vec(),
+                s.entries[0].key().clone(),
+            )
+            .unwrap(),
+        ];
+    });
+    let denied = &run(&socket, "denied", 1).await[0];
+    assert_eq!(denied["code"], "PERMISSION_DENIED", "{denied}");
+    assert_eq!(denied["message"], "no identity issued", "{denied}");
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server stops within 10s")
+        .unwrap()
+        .unwrap();
+    assert!(!socket.exists(), "the socket is removed on shutdown");
+}
