@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 mod attest;
+mod authority;
 mod cache;
 mod error;
 mod jwt;

@@ -3,14 +3,15 @@
 //!
 //! Each accepted stream is wrapped in a [`CallerStream`] whose connect info (which tonic
 //! puts in every request's extensions) carries the [`Peer`] taken at accept time, pidfd
-//! included, so attestation later refers to the process that connected.
+//! included, so attestation later refers to the process that connected. What the client
+//! sends passes through the [`AuthorityFilter`] (see `authority.rs` for why).
 
 use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{UnixListener, UnixStream};
@@ -20,6 +21,7 @@ use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::server::{Connected, UdsConnectInfo};
 
 use crate::attest::Peer;
+use crate::authority::AuthorityFilter;
 use crate::error::Error;
 
 /// The Workload API socket is world-connectable, like SPIRE's: any local process may ask
@@ -86,6 +88,12 @@ pub(crate) struct CallerInfo {
 pub(crate) struct CallerStream {
     io: UnixStream,
     info: CallerInfo,
+    filter: AuthorityFilter,
+    /// Filtered bytes not yet handed to the server, from `ready_at` on.
+    ready: Vec<u8>,
+    ready_at: usize,
+    /// The client closed its side.
+    eof: bool,
 }
 
 impl CallerStream {
@@ -95,6 +103,10 @@ impl CallerStream {
         Self {
             io,
             info: CallerInfo { uds, peer },
+            filter: AuthorityFilter::default(),
+            ready: Vec::new(),
+            ready_at: 0,
+            eof: false,
         }
     }
 }
@@ -113,7 +125,31 @@ impl AsyncRead for CallerStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        let this = &mut *self;
+        loop {
+            if this.ready_at < this.ready.len() {
+                let n = buf.remaining().min(this.ready.len() - this.ready_at);
+                buf.put_slice(&this.ready[this.ready_at..this.ready_at + n]);
+                this.ready_at += n;
+                if this.ready_at == this.ready.len() {
+                    this.ready.clear();
+                    this.ready_at = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            if this.eof {
+                return Poll::Ready(Ok(()));
+            }
+            let mut chunk = [0u8; 8192];
+            let mut read = ReadBuf::new(&mut chunk);
+            ready!(Pin::new(&mut this.io).poll_read(cx, &mut read))?;
+            if read.filled().is_empty() {
+                this.eof = true;
+                this.filter.finish(&mut this.ready);
+            } else {
+                this.filter.feed(read.filled(), &mut this.ready);
+            }
+        }
     }
 }
 

@@ -128,7 +128,6 @@ impl PyRun {
             .arg(script())
             .arg(format!("unix://{}", socket.display()))
             .arg(command)
-            .env("SIGIL_TEST_LOCALHOST_AUTHORITY", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

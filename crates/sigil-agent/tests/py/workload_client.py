@@ -12,7 +12,6 @@ Each command prints one JSON object per line on stdout; the Rust test asserts on
 """
 
 import json
-import os
 import sys
 import threading
 
@@ -22,19 +21,6 @@ from spiffe import WorkloadApiClient
 from spiffe._proto import workload_pb2, workload_pb2_grpc
 
 TIMEOUT = 10.0
-
-if os.environ.get("SIGIL_TEST_LOCALHOST_AUTHORITY") == "1":
-    # grpcio (C-core) sends the percent-encoded socket path as HTTP/2 `:authority` on a
-    # Unix socket; the Rust h2 server refuses that with RST_STREAM(PROTOCOL_ERROR). Until
-    # the agent accepts it, the test can make every channel send `localhost`, as grpc-go
-    # and tonic clients do.
-    _insecure_channel = grpc.insecure_channel
-
-    def _localhost_channel(target, options=None, compression=None):
-        options = list(options or []) + [("grpc.default_authority", "localhost")]
-        return _insecure_channel(target, options, compression)
-
-    grpc.insecure_channel = _localhost_channel
 
 
 def emit(obj):
