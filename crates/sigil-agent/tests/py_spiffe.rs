@@ -7,19 +7,25 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
     ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
 };
 use serde_json::Value;
-use sigil_agent::{Cache, CacheState, Entry, NoJwtAuthority, SelectorSet};
+use sigil_agent::{Cache, CacheState, Claims, Entry, JwtAuthority, JwtError, SelectorSet};
 use sigil_core::SecretBytes;
 use sigil_core::spiffe::{SpiffeId, TrustDomain};
 
@@ -84,6 +90,77 @@ impl Ca {
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         (cert.der().to_vec(), SecretBytes::new(key.serialize_der()))
+    }
+}
+
+/// A stand-in for the server's JWT authority: mints real ES256 JWT-SVIDs (so the client
+/// can check them against the JWT bundle) and validates only the tokens it minted.
+struct TestJwt {
+    key: EcdsaKeyPair,
+    minted: Mutex<HashMap<String, Claims>>,
+}
+
+impl TestJwt {
+    const KID: &'static str = "test-key-1";
+
+    fn new() -> Self {
+        Self {
+            key: EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap(),
+            minted: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The JWT bundle: a JWKS with the one public key.
+    fn jwks(&self) -> Vec<u8> {
+        let point = self.key.public_key().as_ref();
+        serde_json::json!({"keys": [{
+            "kty": "EC", "crv": "P-256", "kid": Self::KID,
+            "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..65]),
+        }]})
+        .to_string()
+        .into_bytes()
+    }
+}
+
+#[async_trait::async_trait]
+impl JwtAuthority for TestJwt {
+    async fn mint(&self, spiffe_id: &SpiffeId, audiences: &[String]) -> Result<String, JwtError> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let header = serde_json::json!({"alg": "ES256", "kid": Self::KID, "typ": "JWT"});
+        let claims = serde_json::json!({
+            "sub": spiffe_id.as_str(), "aud": audiences, "iat": now, "exp": now + 300,
+        });
+        let input = format!(
+            "{}.{}",
+            B64.encode(header.to_string()),
+            B64.encode(claims.to_string())
+        );
+        let signature = self
+            .key
+            .sign(&SystemRandom::new(), input.as_bytes())
+            .unwrap();
+        let token = format!("{input}.{}", B64.encode(signature.as_ref()));
+        let Value::Object(claims) = claims else {
+            unreachable!()
+        };
+        self.minted.lock().unwrap().insert(token.clone(), claims);
+        Ok(token)
+    }
+
+    async fn validate(&self, token: &str, audience: &str) -> Result<(SpiffeId, Claims), JwtError> {
+        let claims = self.minted.lock().unwrap().get(token).cloned();
+        let claims = claims.ok_or_else(|| JwtError::Invalid("unknown token".into()))?;
+        let audiences = claims["aud"].as_array().unwrap();
+        if !audiences.iter().any(|a| a == audience) {
+            return Err(JwtError::Invalid(format!(
+                "audience {audience:?} not in the token"
+            )));
+        }
+        let sub = SpiffeId::parse(claims["sub"].as_str().unwrap()).unwrap();
+        Ok((sub, claims))
     }
 }
 
@@ -195,13 +272,19 @@ async fn py_spiffe_against_the_workload_api() {
     let mine: SelectorSet = [format!("unix:uid:{}", own_uid()).parse().unwrap()]
         .into_iter()
         .collect();
-    let cache = Arc::new(Cache::new(state(&ca, ca.leaf(WORKLOAD, 1001), &mine)));
+    let jwt = Arc::new(TestJwt::new());
+    let mut initial = state(&ca, ca.leaf(WORKLOAD, 1001), &mine);
+    initial
+        .jwt_bundles
+        .insert(TrustDomain::parse("example.org").unwrap(), jwt.jwks());
+    let cache = Arc::new(Cache::new(initial));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn({
         let cache = cache.clone();
         let socket = socket.clone();
+        let jwt = jwt.clone();
         async move {
-            sigil_agent::serve(&socket, cache, Arc::new(NoJwtAuthority), async {
+            sigil_agent::serve(&socket, cache, jwt, async {
                 let _ = stopped.await;
             })
             .await
@@ -245,6 +328,31 @@ async fn py_spiffe_against_the_workload_api() {
     }
     assert_eq!(raw[3]["call"], "wit");
     assert_eq!(raw[3]["code"], "UNIMPLEMENTED", "{}", raw[3]);
+
+    // JWT-SVIDs through the authority, checked by the client against the JWT bundle.
+    let jwt_run = &run(&socket, "jwt", 1).await[0];
+    assert_eq!(jwt_run["spiffe_id"], WORKLOAD, "{jwt_run}");
+    assert_eq!(jwt_run["audience"], serde_json::json!(["db"]));
+    assert_eq!(jwt_run["bundle_kids"], serde_json::json!([TestJwt::KID]));
+    assert_eq!(jwt_run["verified_sub"], WORKLOAD);
+    assert_eq!(jwt_run["validated_sub"], WORKLOAD);
+    let raw_validate = &jwt_run["raw_validate"];
+    assert_eq!(raw_validate["spiffeId"], WORKLOAD);
+    assert_eq!(raw_validate["claims"]["sub"], WORKLOAD);
+    assert_eq!(raw_validate["claims"]["aud"], serde_json::json!(["db"]));
+    let errors = &jwt_run["errors"];
+    for (call, message) in [
+        ("fetch-no-audience", "audience must be specified"),
+        ("validate-no-audience", "audience must be specified"),
+        ("validate-no-svid", "svid must be specified"),
+        (
+            "validate-wrong-audience",
+            "audience \"web\" not in the token",
+        ),
+    ] {
+        assert_eq!(errors[call]["code"], "INVALID_ARGUMENT", "{call}: {errors}");
+        assert_eq!(errors[call]["message"], message, "{call}: {errors}");
+    }
 
     // Rotation while the client streams: the stream delivers the new SVID.
     let rotated = tokio::task::spawn_blocking({

@@ -7,6 +7,9 @@ Each command prints one JSON object per line on stdout; the Rust test asserts on
   raw      raw gRPC calls the client would never make: no security header, a wrong one,
            a WIT method; prints each call's status code and message
   denied   FetchX509SVID as a caller with no identity: the status code and message
+  jwt      fetch_jwt_svid, fetch_jwt_bundles (the token verified against the bundle),
+           validate_jwt_svid, the claims of a raw ValidateJWTSVID, and the JWT calls'
+           argument errors
   stream   stream_x509_contexts; prints the default SVID's serial on every update and
            exits after the second distinct one (or fails after a bounded wait)
 """
@@ -17,7 +20,8 @@ import threading
 
 import grpc
 from cryptography.hazmat.primitives import serialization
-from spiffe import WorkloadApiClient
+from google.protobuf.json_format import MessageToDict
+from spiffe import JwtSvid, WorkloadApiClient
 from spiffe._proto import workload_pb2, workload_pb2_grpc
 
 TIMEOUT = 10.0
@@ -136,6 +140,64 @@ def denied(socket):
         )
 
 
+HEADER = [("workload.spiffe.io", "true")]
+
+
+def jwt_calls(socket):
+    client = WorkloadApiClient(socket_path=socket, default_timeout=TIMEOUT)
+    svid = client.fetch_jwt_svid(audience={"db"})
+    bundles = client.fetch_jwt_bundles()
+    bundle = bundles.get_bundle_for_trust_domain(svid.spiffe_id.trust_domain)
+    verified = JwtSvid.parse_and_validate(svid.token, bundle, {"db"})
+    validated = client.validate_jwt_svid(svid.token, "db")
+    client.close()
+    with grpc.insecure_channel(socket) as channel:
+        stub = workload_pb2_grpc.SpiffeWorkloadAPIStub(channel)
+        response = stub.ValidateJWTSVID(
+            workload_pb2.ValidateJWTSVIDRequest(audience="db", svid=svid.token),
+            timeout=TIMEOUT,
+            metadata=HEADER,
+        )
+        errors = {}
+        calls = {
+            "fetch-no-audience": lambda: stub.FetchJWTSVID(
+                workload_pb2.JWTSVIDRequest(), timeout=TIMEOUT, metadata=HEADER
+            ),
+            "validate-no-audience": lambda: stub.ValidateJWTSVID(
+                workload_pb2.ValidateJWTSVIDRequest(svid=svid.token),
+                timeout=TIMEOUT,
+                metadata=HEADER,
+            ),
+            "validate-no-svid": lambda: stub.ValidateJWTSVID(
+                workload_pb2.ValidateJWTSVIDRequest(audience="db"),
+                timeout=TIMEOUT,
+                metadata=HEADER,
+            ),
+            "validate-wrong-audience": lambda: stub.ValidateJWTSVID(
+                workload_pb2.ValidateJWTSVIDRequest(audience="web", svid=svid.token),
+                timeout=TIMEOUT,
+                metadata=HEADER,
+            ),
+        }
+        for name, call in calls.items():
+            try:
+                call()
+                errors[name] = {"code": "OK", "message": ""}
+            except grpc.RpcError as e:
+                errors[name] = {"code": e.code().name, "message": e.details()}
+    emit(
+        {
+            "spiffe_id": str(svid.spiffe_id),
+            "audience": sorted(svid.audience),
+            "bundle_kids": sorted(bundle.jwt_authorities),
+            "verified_sub": str(verified.spiffe_id),
+            "validated_sub": str(validated.spiffe_id),
+            "raw_validate": MessageToDict(response),
+            "errors": errors,
+        }
+    )
+
+
 def stream(socket):
     client = WorkloadApiClient(socket_path=socket, default_timeout=TIMEOUT)
     seen = []
@@ -165,7 +227,7 @@ def stream(socket):
 
 def main():
     socket, command = sys.argv[1], sys.argv[2]
-    {"fetch": fetch, "raw": raw, "denied": denied, "stream": stream}[command](socket)
+    {"fetch": fetch, "raw": raw, "jwt": jwt_calls, "denied": denied, "stream": stream}[command](socket)
 
 
 if __name__ == "__main__":
