@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
+mod support;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -20,14 +22,11 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPai
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
-};
 use serde_json::Value;
 use sigil_agent::{Cache, CacheState, Claims, Entry, JwtAuthority, JwtError, SelectorSet};
 use sigil_core::SecretBytes;
 use sigil_core::spiffe::{SpiffeId, TrustDomain};
+use support::{Ca, own_uid};
 
 /// How long one Python run may take.
 const PY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -46,51 +45,6 @@ fn python() -> Command {
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/workload_client.py")
-}
-
-/// A trust domain CA and the leaves it signs.
-struct Ca {
-    issuer: CertifiedIssuer<'static, KeyPair>,
-}
-
-impl Ca {
-    fn new() -> Self {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::OrganizationName, "Sigil test CA");
-        params.distinguished_name = dn;
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        params.subject_alt_names = vec![SanType::URI("spiffe://example.org".try_into().unwrap())];
-        let key = KeyPair::generate().unwrap();
-        Self {
-            issuer: CertifiedIssuer::self_signed(params, key).unwrap(),
-        }
-    }
-
-    fn der(&self) -> Vec<u8> {
-        self.issuer.der().to_vec()
-    }
-
-    /// An X509-SVID for `id`: (certificate DER, PKCS#8 key DER).
-    fn leaf(&self, id: &str, serial: u64) -> (Vec<u8>, SecretBytes) {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name = DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, "Sigil test");
-        params.subject_alt_names = vec![SanType::URI(id.try_into().unwrap())];
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        params.serial_number = Some(serial.into());
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        (cert.der().to_vec(), SecretBytes::new(key.serialize_der()))
-    }
 }
 
 /// A stand-in for the server's JWT authority: mints real ES256 JWT-SVIDs (so the client
@@ -162,17 +116,6 @@ impl JwtAuthority for TestJwt {
         let sub = SpiffeId::parse(claims["sub"].as_str().unwrap()).unwrap();
         Ok((sub, claims))
     }
-}
-
-fn own_uid() -> u32 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|v| v.split_whitespace().nth(1))
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 fn state(ca: &Ca, leaf: (Vec<u8>, SecretBytes), selectors: &SelectorSet) -> CacheState {
