@@ -65,9 +65,17 @@ impl WorkloadApi {
             .map(|info| info.peer.clone())
             .ok_or(Error::AttestationFailed)?;
         let attestor = self.attestor.clone();
-        tokio::task::spawn_blocking(move || attestor.attest(&peer))
+        let attested = tokio::task::spawn_blocking(move || attestor.attest(&peer))
             .await
-            .map_err(|e| Error::Internal(format!("attestation task: {e}")))?
+            .map_err(|e| Error::Internal(format!("attestation task: {e}")))?;
+        match &attested {
+            Ok(selectors) => tracing::debug!(
+                selectors = %selectors.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+                "workload attested"
+            ),
+            Err(e) => tracing::info!(error = %e, "workload attestation failed"),
+        }
+        attested
     }
 
     /// A stream of `render(state)` for this cache, from now until the client leaves, the
@@ -174,6 +182,11 @@ pub(crate) fn x509_svid_response(
     for entry in state.entries_for(selectors) {
         // Hints must be unique in a response; the first entry with a hint keeps it.
         if !entry.hint().is_empty() && !hints.insert(entry.hint()) {
+            tracing::warn!(
+                spiffe_id = %entry.spiffe_id(),
+                hint = entry.hint(),
+                "hint already used by another identity of this caller; SVID left out"
+            );
             continue;
         }
         let td = entry.spiffe_id().trust_domain();
