@@ -49,6 +49,13 @@ pub enum Error {
         reason: String,
     },
 
+    /// The server refused or could not be reached (attestation, renewal, sync).
+    #[error("server: {0}")]
+    Server(String),
+    /// The agent's own configuration or files are unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+
     // --- whoever fills the cache passed something unusable --------------------------------------
     /// A selector that is not `kind:value`.
     #[error("malformed selector {0:?}: expected kind:value, both non-empty")]
@@ -72,11 +79,15 @@ impl Error {
             | Self::SvidMissing
             | Self::BadSpiffeId(_)
             | Self::InvalidJwt(_) => Code::InvalidArgument,
-            Self::AttestationFailed | Self::JwtUnavailable(_) => Code::Unavailable,
-            Self::NoIdentity => Code::PermissionDenied,
-            Self::Socket { .. } | Self::BadSelector(_) | Self::BadEntry(_) | Self::Internal(_) => {
-                Code::Internal
+            Self::AttestationFailed | Self::JwtUnavailable(_) | Self::Server(_) => {
+                Code::Unavailable
             }
+            Self::NoIdentity => Code::PermissionDenied,
+            Self::Socket { .. }
+            | Self::Config(_)
+            | Self::BadSelector(_)
+            | Self::BadEntry(_)
+            | Self::Internal(_) => Code::Internal,
         };
         Status::new(code, self.to_string())
     }

@@ -3,12 +3,12 @@
 //!
 //! A workload connects, the agent finds out who it is from the kernel (the socket's peer
 //! pid, pinned with a pidfd, then `/proc`: uid, gid, groups, executable path and hash) and
-//! hands it the identities of the [`Cache`] whose selectors it has. The agent decides
-//! nothing about entries itself: whoever attests the agent to the server fills the cache
-//! (through [`Cache::replace`]/[`Cache::update`]) and implements [`JwtAuthority`]. This crate
-//! does not talk to the server, does not parse certificates and signs nothing.
+//! hands it the identities of the [`Cache`] whose selectors it has. The Workload API decides
+//! nothing about entries itself: [`node`] attests the agent to the server and keeps the
+//! cache filled (through [`Cache::replace`]), and the binary implements [`JwtAuthority`]
+//! over the server's JWT-SVIDs and the cached JWT bundles.
 //!
-//! Entry point: [`serve`].
+//! Entry points: [`node::Node`] (the server side) and [`serve`] (the Workload API).
 
 #![forbid(unsafe_code)]
 
@@ -18,6 +18,7 @@ mod cache;
 mod error;
 mod jwt;
 mod listener;
+pub mod node;
 mod proto;
 mod selector;
 mod service;

@@ -167,9 +167,14 @@ pub(crate) struct JoinTokenArgs {
     pub(crate) mount: MountArg,
 }
 
-/// Attested node agents.
+/// The node agent, and the server's record of attested agents.
 #[derive(Debug, Subcommand)]
 pub(crate) enum AgentCommand {
+    /// Run the node agent: attest to the server, then serve the SPIFFE Workload API on a
+    /// Unix socket, keeping SVIDs fresh (and serving them from its cache while the server is
+    /// unreachable).
+    #[command(after_help = AGENT_RUN_EXAMPLES)]
+    Run(AgentRunArgs),
     /// List the attested agents.
     List(MountArg),
     /// Show an agent.
@@ -184,6 +189,43 @@ pub(crate) enum AgentCommand {
 pub(crate) struct AgentRef {
     /// The agent: its SPIFFE ID or `<method>/<id>` as `agent list` shows it.
     pub(crate) agent: String,
+    #[command(flatten)]
+    pub(crate) mount: MountArg,
+}
+
+pub(crate) const AGENT_RUN_EXAMPLES: &str = "\
+Examples:
+  sigil token generate --spiffe-id spiffe://sigil.internal/node/web-1   # on an admin shell
+  sigil agent run --join-token TOKEN --socket /run/sigil-agent/api.sock
+  sigil agent run --x509pop-cert node.pem --x509pop-key node-key.pem
+Workloads then set SPIFFE_ENDPOINT_SOCKET=unix:///run/sigil-agent/api.sock.";
+
+#[derive(Debug, Args)]
+pub(crate) struct AgentRunArgs {
+    /// The server's address.
+    #[arg(long, env = "SIGIL_ADDR", default_value = "https://127.0.0.1:8200")]
+    pub(crate) server: String,
+    /// The CA certificate file the server's TLS certificate chains to.
+    #[arg(long, env = "SIGIL_CACERT")]
+    pub(crate) ca_file: std::path::PathBuf,
+    /// Attest with this join token (used only when no valid agent SVID is kept).
+    #[arg(long, env = "SIGIL_JOIN_TOKEN", hide_env_values = true)]
+    pub(crate) join_token: Option<String>,
+    /// Attest with this node certificate (x509pop)...
+    #[arg(long, requires = "x509pop_key", conflicts_with = "join_token")]
+    pub(crate) x509pop_cert: Option<std::path::PathBuf>,
+    /// ...and its private key.
+    #[arg(long, requires = "x509pop_cert")]
+    pub(crate) x509pop_key: Option<std::path::PathBuf>,
+    /// The Workload API socket.
+    #[arg(long, default_value = "/tmp/sigil-agent/api.sock")]
+    pub(crate) socket: std::path::PathBuf,
+    /// Where the agent keeps its SVID and key.
+    #[arg(long, default_value = ".sigil-agent")]
+    pub(crate) data_dir: std::path::PathBuf,
+    /// How often to sync with the server, in seconds.
+    #[arg(long, default_value_t = 5)]
+    pub(crate) sync_interval: u64,
     #[command(flatten)]
     pub(crate) mount: MountArg,
 }

@@ -160,6 +160,7 @@ fn agent_path(a: &AgentRef, action: &str) -> String {
 
 pub(crate) fn agent(cmd: &AgentCommand) -> CliResult {
     match cmd {
+        AgentCommand::Run(args) => crate::cmd::agent::run(args),
         AgentCommand::List(m) => {
             let path = format!("{}/agents", m.mount);
             with_client(|c| async move { Ok(c.list(&path).await?.data().clone()) })

@@ -2,6 +2,7 @@
 //! `CliResult`; printing of errors and exit codes happens once, in `main`.
 
 pub(crate) mod age;
+pub(crate) mod agent;
 pub(crate) mod audit;
 pub(crate) mod client;
 pub(crate) mod demo;

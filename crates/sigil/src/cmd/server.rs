@@ -2,7 +2,7 @@
 //! `sigil_server`.
 
 use sigil_server::config::Config;
-use sigil_server::server::{self, DevOptions};
+use sigil_server::server::{self, DevInfo, DevOptions};
 
 use crate::cli::{DevArgs, ServerArgs};
 use crate::exit::{CliError, CliResult};
@@ -31,6 +31,13 @@ pub(crate) fn dev(args: &DevArgs) -> CliResult {
                 info.env_file.display()
             );
             println!();
+            println!(
+                "  SPIFFE ID: {} for your processes (agent socket {})",
+                info.agent.workload_id,
+                info.agent.socket.display()
+            );
+            println!();
+            spawn_dev_agent(info);
             println!("In another shell:");
             println!("  . {}", info.env_file.display());
             println!("  sigil kv put secret/hello value=world && sigil kv get secret/hello");
@@ -43,12 +50,53 @@ pub(crate) fn dev(args: &DevArgs) -> CliResult {
         .map_err(CliError::failed)
 }
 
+/// Runs the node agent beside the dev server, for as long as the process lives.
+fn spawn_dev_agent(info: &DevInfo) {
+    let agent = &info.agent;
+    if let Some(dir) = agent.socket.parent()
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        eprintln!("the dev agent cannot start: {}: {e}", dir.display());
+        return;
+    }
+    let config = sigil_agent::node::NodeConfig {
+        server: info.addr.clone(),
+        server_ca: info.ca_file.clone(),
+        mount: "spiffe".into(),
+        data_dir: agent.data_dir.clone(),
+        attestation: sigil_agent::node::Attestation::JoinToken(agent.join_token.clone()),
+        sync_interval: std::time::Duration::from_secs(5),
+    };
+    let socket = agent.socket.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::cmd::agent::run_agent(config, socket, std::future::pending()).await {
+            eprintln!("the dev agent stopped: {e}");
+        }
+    });
+}
+
 pub(crate) fn server(args: &ServerArgs) -> CliResult {
     let config = Config::load(&args.config).map_err(CliError::usage)?;
     init_logging(&config.log.level, &config.log.format);
     runtime()?
         .block_on(server::run(config))
         .map_err(CliError::failed)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
 }
 
 pub(crate) fn runtime() -> CliResult<tokio::runtime::Runtime> {
@@ -58,7 +106,7 @@ pub(crate) fn runtime() -> CliResult<tokio::runtime::Runtime> {
         .map_err(|e| CliError::failed(format!("starting the runtime: {e}")))
 }
 
-fn init_logging(level: &str, format: &str) {
+pub(crate) fn init_logging(level: &str, format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SIGIL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
