@@ -89,7 +89,9 @@ struct AgentIdentity {
 
 /// An SVID the agent holds for an entry.
 struct Held {
-    spiffe_id: String,
+    /// What the SVID was made for: a change of the entry's ID, lifetime or DNS names
+    /// makes a new one at the next sync.
+    shape: String,
     chain: Vec<Vec<u8>>,
     key: SecretBytes,
     /// Unix seconds after which it is renewed.
@@ -148,6 +150,11 @@ fn pem_certificates(pem: &str) -> Vec<Vec<u8>> {
         rest = &rest[start + len + END.len()..];
     }
     out
+}
+
+/// What an entry's SVID depends on.
+fn shape(e: &sigil_client::node::Entry) -> String {
+    format!("{} {} {:?}", e.spiffe_id, e.x509_svid_ttl, e.dns_names)
 }
 
 /// Half the remaining life, ±10 % jitter: when an SVID expiring at `expires_at` is renewed.
@@ -236,7 +243,7 @@ impl Node {
             let due = self
                 .held
                 .get(&e.id)
-                .is_none_or(|h| h.spiffe_id != e.spiffe_id || t >= h.renew_at);
+                .is_none_or(|h| h.shape != shape(e) || t >= h.renew_at);
             if due {
                 let (key, csr) = key_and_csr()?;
                 keys.insert(e.id.clone(), key);
@@ -257,7 +264,7 @@ impl Node {
             self.held.insert(
                 id.clone(),
                 Held {
-                    spiffe_id: entry.spiffe_id.clone(),
+                    shape: shape(entry),
                     chain: pem_certificates(&signed.svid),
                     key,
                     renew_at: renewal_time(t, signed.expires_at),

@@ -43,6 +43,9 @@ pub struct Entry {
     /// Seconds (0 = the trust domain's default).
     #[serde(default)]
     pub x509_svid_ttl: u64,
+    /// DNS SANs of its SVIDs.
+    #[serde(default)]
+    pub dns_names: Vec<String>,
 }
 
 /// A workload SVID the server signed for one of the agent's CSRs.

@@ -8,6 +8,7 @@ mod support;
 
 mod harness;
 
+mod agent;
 mod bao;
 mod cert_auth;
 mod cli;
