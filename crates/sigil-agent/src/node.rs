@@ -274,7 +274,15 @@ impl Node {
         self.held
             .retain(|id, _| synced.entries.iter().any(|e| &e.id == id));
         let td = self.agent.read().await.spiffe_id.trust_domain();
-        cache.replace(self.state(td, &synced)?);
+        let state = self.state(td, &synced)?;
+        if !synced.svids.is_empty() {
+            tracing::info!(
+                issued = synced.svids.len(),
+                identities = state.entries.len(),
+                "SVIDs issued"
+            );
+        }
+        cache.replace(state);
         Ok(())
     }
 
