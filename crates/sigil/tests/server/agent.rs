@@ -218,6 +218,55 @@ fn the_dev_agent_serves_py_spiffe_spiffe_tls_and_a_federated_bundle() {
     );
 }
 
+/// The crates.io `spiffe` client against the dev agent: the X.509-SVID and its context, a
+/// JWT-SVID (checked against the JWT bundle's key id), the JWT bundles, and validation.
+#[test]
+fn the_spiffe_crate_against_the_dev_agent() {
+    let dev = Dev::start();
+    let socket = socket_of(&dev);
+    let expected = format!("spiffe://sigil.internal/dev/uid-{}", uid());
+    wait_for_identity(&socket, &expected, 1);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let step = Duration::from_secs(20);
+        let client = tokio::time::timeout(
+            step,
+            spiffe::WorkloadApiClient::connect_to(format!("unix:{}", socket.display())),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let svid = client.fetch_x509_svid().await.unwrap();
+        assert_eq!(svid.spiffe_id().to_string(), expected);
+        let context = client.fetch_x509_context().await.unwrap();
+        assert_eq!(context.svids().len(), 1);
+        let td = spiffe::TrustDomain::new("sigil.internal").unwrap();
+        assert!(
+            !context
+                .bundle_set()
+                .get(&td)
+                .unwrap()
+                .authorities()
+                .is_empty()
+        );
+
+        let jwt = client.fetch_jwt_svid(["db"], None).await.unwrap();
+        assert_eq!(jwt.spiffe_id().to_string(), expected);
+        assert_eq!(jwt.audience(), ["db"]);
+        let bundles = client.fetch_jwt_bundles().await.unwrap();
+        let bundle = bundles.get(&td).unwrap();
+        assert!(bundle.find_jwt_authority(jwt.key_id()).is_some());
+        let validated = client.validate_jwt_token("db", jwt.token()).await.unwrap();
+        assert_eq!(validated.spiffe_id().to_string(), expected);
+        assert!(
+            client
+                .validate_jwt_token("other", jwt.token())
+                .await
+                .is_err()
+        );
+    });
+}
+
 /// A `sigil agent run` process, killed on drop.
 struct Agent(Child);
 
