@@ -210,95 +210,41 @@ impl Identity {
         Ok(Response::data(data))
     }
 
-    /// `node/attest`: one leg of an attestation (see the module documentation).
+    /// `node/attest`: one leg of an attestation (see the module documentation). A leg that
+    /// admits an agent consumes its credential (the join token, the challenge) in the same
+    /// transaction that stores the agent.
     pub(super) async fn attest(&self, req: &Request, view: &View) -> Result<Response, ApiError> {
         let d = &req.data;
         let t = now(req);
         let (config, authorities) = self.current(view, t).await?;
         let method = field_str(d, "method").ok_or_else(|| ApiError::bad("method is required"))?;
-        match method.as_str() {
-            "join_token" => {
-                let token =
-                    field_str(d, "token").ok_or_else(|| ApiError::bad("token is required"))?;
-                let spki = csr_spki(&field_str(d, "csr").unwrap_or_default())?;
-                let key = token_key(&token);
-                let _guard = self.lock.lock().await;
-                let stored = view
-                    .get_json::<JoinToken>(&key)
-                    .await?
-                    .filter(|s| s.expires_at > t)
-                    .ok_or_else(|| {
-                        refused("the join token does not exist, has expired or was used")
-                    })?;
-                let agent = new_agent(
-                    &config,
-                    "join_token",
-                    &stored.id,
-                    t,
-                    stored.alias.into_iter().collect(),
-                    Vec::new(),
-                )?;
-                admit(
-                    view,
-                    &config,
-                    &authorities,
-                    agent,
-                    &spki,
-                    t,
-                    vec![ViewOp::Delete(key)],
-                )
-                .await
-            }
-            "x509pop" => match field_str(d, "challenge_id") {
-                None => self.x509pop_challenge(req, view, &config).await,
-                Some(id) => {
-                    let spki = csr_spki(&field_str(d, "csr").unwrap_or_default())?;
-                    uuid::Uuid::parse_str(&id).map_err(|_| refused("unknown challenge"))?;
-                    let key = format!("{CHALLENGES}{id}");
-                    let _guard = self.lock.lock().await;
-                    let challenge = view
-                        .get_json::<Challenge>(&key)
-                        .await?
-                        .filter(|c| c.expires_at > t)
-                        .ok_or_else(|| {
-                            refused("the challenge does not exist, has expired or was answered")
-                        })?;
-                    let leaf = challenge
-                        .chain
-                        .first()
-                        .and_then(|c| base64_decode(c).ok())
-                        .ok_or_else(|| ApiError::internal("a stored challenge is corrupt"))?;
-                    let nonce = base64_decode(&challenge.nonce)
-                        .map_err(|_| ApiError::internal("a stored challenge is corrupt"))?;
-                    let signature = field_str(d, "signature")
-                        .and_then(|s| base64_decode(&s).ok())
-                        .ok_or_else(|| ApiError::bad("signature is required (base64)"))?;
-                    if !proves_possession(&leaf, &nonce, &signature) {
-                        return Err(refused("the signature over the challenge does not verify"));
-                    }
-                    let fingerprint = hex_encode(&digest(HashAlgorithm::Sha256, &leaf));
-                    let selectors = common_name(&leaf)
-                        .map(|cn| vec![format!("x509pop:subject:cn:{cn}")])
-                        .unwrap_or_default();
-                    let agent =
-                        new_agent(&config, "x509pop", &fingerprint, t, Vec::new(), selectors)?;
-                    admit(
-                        view,
-                        &config,
-                        &authorities,
-                        agent,
-                        &spki,
-                        t,
-                        vec![ViewOp::Delete(key)],
-                    )
-                    .await
-                }
-            },
-            other => Err(ApiError::bad(format!(
-                "method {other:?} is not an attestation method: one of {}",
-                METHODS.join(", ")
-            ))),
+        let challenge_id = field_str(d, "challenge_id");
+        if method == "x509pop" && challenge_id.is_none() {
+            return self.x509pop_challenge(req, view, &config).await;
         }
+        if !METHODS.contains(&method.as_str()) {
+            return Err(ApiError::bad(format!(
+                "method {method:?} is not an attestation method: one of {}",
+                METHODS.join(", ")
+            )));
+        }
+        // Checked before the credential is spent.
+        let spki = csr_spki(&field_str(d, "csr").unwrap_or_default())?;
+        let _guard = self.lock.lock().await;
+        let (agent, spent) = match challenge_id {
+            Some(id) => x509pop_answer(d, view, &config, &id, t).await?,
+            None => join_token_agent(d, view, &config, t).await?,
+        };
+        admit(
+            view,
+            &config,
+            &authorities,
+            agent,
+            &spki,
+            t,
+            vec![ViewOp::Delete(spent)],
+        )
+        .await
     }
 
     /// The first x509pop leg: the chain must verify against the configured CAs; a nonce is
@@ -552,6 +498,68 @@ impl Identity {
         data.insert("agent_expires_at".into(), agent.expires_at.into());
         Ok(Response::data(data))
     }
+}
+
+/// The agent a join token admits, and the token's storage key. The caller holds the lock.
+async fn join_token_agent(
+    d: &Map<String, Value>,
+    view: &View,
+    config: &Config,
+    now: i64,
+) -> Result<(Agent, String), ApiError> {
+    let token = field_str(d, "token").ok_or_else(|| ApiError::bad("token is required"))?;
+    let key = token_key(&token);
+    let stored = view
+        .get_json::<JoinToken>(&key)
+        .await?
+        .filter(|s| s.expires_at > now)
+        .ok_or_else(|| refused("the join token does not exist, has expired or was used"))?;
+    let agent = new_agent(
+        config,
+        "join_token",
+        &stored.id,
+        now,
+        stored.alias.into_iter().collect(),
+        Vec::new(),
+    )?;
+    Ok((agent, key))
+}
+
+/// The agent an answered x509pop challenge admits, and the challenge's storage key. The
+/// caller holds the lock.
+async fn x509pop_answer(
+    d: &Map<String, Value>,
+    view: &View,
+    config: &Config,
+    id: &str,
+    now: i64,
+) -> Result<(Agent, String), ApiError> {
+    uuid::Uuid::parse_str(id).map_err(|_| refused("unknown challenge"))?;
+    let key = format!("{CHALLENGES}{id}");
+    let challenge = view
+        .get_json::<Challenge>(&key)
+        .await?
+        .filter(|c| c.expires_at > now)
+        .ok_or_else(|| refused("the challenge does not exist, has expired or was answered"))?;
+    let corrupt = || ApiError::internal("a stored challenge is corrupt");
+    let leaf = challenge
+        .chain
+        .first()
+        .and_then(|c| base64_decode(c).ok())
+        .ok_or_else(corrupt)?;
+    let nonce = base64_decode(&challenge.nonce).map_err(|_| corrupt())?;
+    let signature = field_str(d, "signature")
+        .and_then(|s| base64_decode(&s).ok())
+        .ok_or_else(|| ApiError::bad("signature is required (base64)"))?;
+    if !proves_possession(&leaf, &nonce, &signature) {
+        return Err(refused("the signature over the challenge does not verify"));
+    }
+    let fingerprint = hex_encode(&digest(HashAlgorithm::Sha256, &leaf));
+    let selectors = common_name(&leaf)
+        .map(|cn| vec![format!("x509pop:subject:cn:{cn}")])
+        .unwrap_or_default();
+    let agent = new_agent(config, "x509pop", &fingerprint, now, Vec::new(), selectors)?;
+    Ok((agent, key))
 }
 
 /// A new agent record, before its first SVID.
