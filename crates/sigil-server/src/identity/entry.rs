@@ -161,14 +161,6 @@ impl Entry {
         self.expires_at == 0 || i64::try_from(self.expires_at).is_ok_and(|e| e > now)
     }
 
-    /// Two entries are the same registration when they give the same ID under the same
-    /// parent for the same selectors (SPIRE refuses such duplicates).
-    pub(super) fn same_registration(&self, other: &Self) -> bool {
-        self.spiffe_id == other.spiffe_id
-            && self.parent_id == other.parent_id
-            && self.selectors == other.selectors
-    }
-
     /// A fresh entry with no fields yet (every required one is checked by `from_body`).
     pub(super) fn blank(id: String, td: &TrustDomain) -> Self {
         Self {

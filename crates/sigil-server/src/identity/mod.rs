@@ -20,7 +20,6 @@ use serde_json::{Map, Value, json};
 use sigil_core::encoding::base64_encode;
 use sigil_core::keys::PublicKey;
 use sigil_core::spiffe::{SpiffeId, TrustDomain};
-use sigil_storage::Page;
 use tokio::sync::Mutex;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
@@ -31,6 +30,7 @@ use crate::engine::{Engine, split_first};
 use crate::pki::{KeySpec, private_key_pem, with_verified_csr};
 use crate::view::{View, ViewOp, to_json};
 
+mod entries;
 mod entry;
 mod federation;
 mod jwt;
@@ -41,6 +41,7 @@ mod svid;
 #[cfg(test)]
 mod tests;
 
+use entries::entry_key;
 use entry::Entry;
 use jwt::{JwtKey, JwtKeys, MAX_AUDIENCES};
 use node::Agent;
@@ -313,6 +314,7 @@ impl Identity {
                     JWT_KEY.into(),
                     to_json(&JwtKeys::new(JwtKey::generate(now(req), c.ca_ttl)?))?,
                 ));
+                ops.push(entries::new_store_op());
                 c
             }
         };
@@ -361,17 +363,6 @@ impl Identity {
 }
 
 impl Identity {
-    /// Every stored entry.
-    async fn all_entries(view: &View) -> Result<Vec<Entry>, ApiError> {
-        let mut out = Vec::new();
-        for id in view.list("entries/", Page::default()).await? {
-            if let Some(e) = view.get_json::<Entry>(&format!("entries/{id}")).await? {
-                out.push(e);
-            }
-        }
-        Ok(out)
-    }
-
     /// `entry` (create) and `entry/:id` (update): the body over a blank or the stored entry,
     /// refused when another entry is the same registration.
     async fn write_entry(
@@ -382,25 +373,19 @@ impl Identity {
     ) -> Result<Response, ApiError> {
         let config = load_config(view).await?;
         let _guard = self.lock.lock().await;
-        let base = match id {
-            None => Entry::blank(uuid::Uuid::new_v4().to_string(), &config.trust_domain),
-            Some(id) => view
-                .get_json::<Entry>(&entry_key(id)?)
-                .await?
-                .ok_or(ApiError::NotFound)?,
+        let stored = match id {
+            None => None,
+            Some(id) => Some(
+                view.get_json::<Entry>(&entry_key(id)?)
+                    .await?
+                    .ok_or(ApiError::NotFound)?,
+            ),
         };
+        let base = stored.clone().unwrap_or_else(|| {
+            Entry::blank(uuid::Uuid::new_v4().to_string(), &config.trust_domain)
+        });
         let entry = Entry::from_body(&req.data, base, &config.trust_domain)?;
-        if let Some(twin) = Self::all_entries(view)
-            .await?
-            .into_iter()
-            .find(|e| e.id != entry.id && e.same_registration(&entry))
-        {
-            return Err(ApiError::bad(format!(
-                "an entry with this spiffe_id, parent_id and selectors exists: {}",
-                twin.id
-            )));
-        }
-        view.put_json(&entry_key(&entry.id)?, &entry).await?;
+        entries::put(view, &entry, stored.as_ref()).await?;
         Ok(Response::data(entry.to_data()))
     }
 }
@@ -468,10 +453,11 @@ impl Identity {
         let id = workload_id(d, &config)?;
         let mut default_ttl = config.jwt_svid_ttl;
         if let Some(agent) = agent {
-            let entry = Self::all_entries(view)
+            let entry = self
+                .agent_entries(view, agent)
                 .await?
                 .into_iter()
-                .find(|e| agent.parents(e) && e.spiffe_id == id && e.live(now(req)))
+                .find(|e| e.spiffe_id == id && e.live(now(req)))
                 .ok_or(ApiError::PermissionDenied)?;
             if entry.jwt_svid_ttl > 0 {
                 default_ttl = entry.jwt_svid_ttl;
@@ -520,12 +506,6 @@ async fn jwks_document(view: &View) -> Result<Vec<u8>, ApiError> {
     }
     serde_json::to_vec(&json!({ "keys": keys }))
         .map_err(|_| ApiError::internal("encoding the JWKS"))
-}
-
-/// Where entry `id` lives; an id is a UUID, so anything else names no entry.
-fn entry_key(id: &str) -> Result<String, ApiError> {
-    uuid::Uuid::parse_str(id).map_err(|_| ApiError::NotFound)?;
-    Ok(format!("entries/{id}"))
 }
 
 /// The SPIFFE bundle document (SPIFFE Trust Domain and Bundle §4): the authority as a JWK
@@ -590,15 +570,14 @@ impl Engine for Identity {
                 }
             }
             ("entry", id, Operation::Delete) if !id.is_empty() => {
-                let key = entry_key(id)?;
                 let _guard = self.lock.lock().await;
-                view.delete(&key).await?;
+                entries::delete(view, id).await?;
                 Ok(Response::empty())
             }
             ("entries", "", Operation::List) => {
                 let mut keys = Vec::new();
                 let mut info = Map::new();
-                for e in Self::all_entries(view).await? {
+                for e in entries::all(view).await? {
                     info.insert(
                         e.id.clone(),
                         json!({"spiffe_id": e.spiffe_id, "parent_id": e.parent_id}),

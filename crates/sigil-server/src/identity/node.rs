@@ -110,11 +110,6 @@ impl Agent {
             _ => Map::new(),
         }
     }
-
-    /// Whether `entry` is served by this agent: its parent is the agent or an alias.
-    pub(super) fn parents(&self, entry: &Entry) -> bool {
-        entry.parent_id == self.spiffe_id || self.aliases.contains(&entry.parent_id)
-    }
 }
 
 /// An x509pop challenge waiting for its answer.
@@ -416,6 +411,23 @@ impl Identity {
 }
 
 impl Identity {
+    /// The entries whose parent is `agent` or one of its aliases (through the parent index,
+    /// built first if the store predates it).
+    pub(super) async fn agent_entries(
+        &self,
+        view: &View,
+        agent: &Agent,
+    ) -> Result<Vec<Entry>, ApiError> {
+        if !super::entries::indexed(view).await? {
+            let _guard = self.lock.lock().await;
+            super::entries::ensure_indexed(view).await?;
+        }
+        let parents: Vec<&SpiffeId> = std::iter::once(&agent.spiffe_id)
+            .chain(agent.aliases.iter())
+            .collect();
+        super::entries::under(view, &parents).await
+    }
+
     /// `node/sync`: the entries the calling agent serves (live ones whose parent is the agent
     /// or an alias), an X509-SVID for each CSR in `csrs` (entry id → PEM CSR; only entries
     /// of this agent), the trust bundle (PEM) and the JWT bundle (JWKS). An agent first
@@ -424,10 +436,11 @@ impl Identity {
         let t = now(req);
         let (config, authorities) = self.current(view, t).await?;
         let agent = Self::caller_agent(req, view, &config, &authorities).await?;
-        let entries: BTreeMap<String, Entry> = Self::all_entries(view)
+        let entries: BTreeMap<String, Entry> = self
+            .agent_entries(view, &agent)
             .await?
             .into_iter()
-            .filter(|e| agent.parents(e) && e.live(t))
+            .filter(|e| e.live(t))
             .map(|e| (e.id.clone(), e))
             .collect();
         let csrs = match req.data.get("csrs") {

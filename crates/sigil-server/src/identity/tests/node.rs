@@ -418,3 +418,61 @@ async fn x509pop_needs_the_node_key_to_sign_a_fresh_nonce() {
     .unwrap();
     f.attest(body).await.unwrap();
 }
+
+#[tokio::test]
+async fn entries_stored_before_the_indexes_are_indexed_on_first_use() {
+    let f = Fixture::configured().await;
+    let agent = f.join(&s(&f.token(json!({})).await, "token")).await;
+    let id = f.entry("spiffe://example.org/web", &agent.id, 1000).await;
+    // As an older version stored it: the entry alone.
+    let entry = f.view.get(&format!("entries/{id}")).await.unwrap().unwrap();
+    for prefix in ["entry_parents/", "entry_registrations/"] {
+        for k in f.view.list(prefix, Page::default()).await.unwrap() {
+            let key = format!("{prefix}{k}");
+            if k.ends_with('/') {
+                for leaf in f.view.list(&key, Page::default()).await.unwrap() {
+                    f.view.delete(&format!("{key}{leaf}")).await.unwrap();
+                }
+            } else {
+                f.view.delete(&key).await.unwrap();
+            }
+        }
+    }
+    f.view.delete("entry_index").await.unwrap();
+    assert_eq!(
+        f.view.get(&format!("entries/{id}")).await.unwrap().unwrap(),
+        entry
+    );
+    let got = f.as_agent(&agent, "node/sync", json!({})).await.unwrap();
+    assert_eq!(got["entries"][0]["id"], json!(id));
+    // The registration index works again: a duplicate is refused.
+    let err = f
+        .call(
+            Operation::Update,
+            "entry",
+            json!({"spiffe_id": "spiffe://example.org/web", "parent_id": agent.id,
+                   "selectors": ["unix:uid:1000"]}),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(&id), "{err}");
+    // Moving an entry to another parent moves it between agents' syncs.
+    f.write(
+        &format!("entry/{id}"),
+        json!({"parent_id": "spiffe://example.org/elsewhere"}),
+    )
+    .await;
+    let got = f.as_agent(&agent, "node/sync", json!({})).await.unwrap();
+    assert_eq!(got["entries"], json!([]));
+    f.call(Operation::Delete, &format!("entry/{id}"), json!({}))
+        .await
+        .unwrap();
+    let left: Vec<_> = f
+        .snapshot()
+        .await
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("entry_"))
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(left, ["entry_index"], "a deleted entry leaves no index key");
+}
