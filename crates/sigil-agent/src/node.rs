@@ -32,6 +32,8 @@ const X509POP_CONTEXT: &[u8] = b"sigil x509pop challenge v1\0";
 /// The agent SVID and key files in the data directory.
 const AGENT_SVID_FILE: &str = "agent-svid.pem";
 const AGENT_KEY_FILE: &str = "agent-key.pem";
+/// The most CSRs sent in one sync call (the server takes up to 4,096).
+const CSR_BATCH: usize = 1000;
 /// The longest wait between syncs after failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -250,37 +252,42 @@ impl Node {
                 csrs.insert(e.id.clone(), csr);
             }
         }
-        let synced = if csrs.is_empty() {
-            listed
-        } else {
-            client.sync(mount, &csrs).await.map_err(server_error)?
-        };
-        for (id, signed) in &synced.svids {
-            let (Some(key), Some(entry)) =
-                (keys.remove(id), synced.entries.iter().find(|e| &e.id == id))
-            else {
-                continue;
-            };
-            self.held.insert(
-                id.clone(),
-                Held {
-                    shape: shape(entry),
-                    chain: pem_certificates(&signed.svid),
-                    key,
-                    renew_at: renewal_time(t, signed.expires_at),
-                },
-            );
+        // The server signs at most a few thousand CSRs per call: send them in batches. The
+        // last answer carries the entries and bundles as they are after all of them.
+        let mut synced = listed;
+        let mut issued = 0;
+        let pending: Vec<(String, String)> = csrs.into_iter().collect();
+        for batch in pending.chunks(CSR_BATCH) {
+            let batch: BTreeMap<String, String> = batch.iter().cloned().collect();
+            synced = client.sync(mount, &batch).await.map_err(server_error)?;
+            let shapes: BTreeMap<&str, String> = synced
+                .entries
+                .iter()
+                .map(|e| (e.id.as_str(), shape(e)))
+                .collect();
+            for (id, signed) in &synced.svids {
+                let (Some(key), Some(shape)) = (keys.remove(id), shapes.get(id.as_str())) else {
+                    continue;
+                };
+                issued += 1;
+                self.held.insert(
+                    id.clone(),
+                    Held {
+                        shape: shape.clone(),
+                        chain: pem_certificates(&signed.svid),
+                        key,
+                        renew_at: renewal_time(t, signed.expires_at),
+                    },
+                );
+            }
         }
-        self.held
-            .retain(|id, _| synced.entries.iter().any(|e| &e.id == id));
+        let live: std::collections::BTreeSet<&str> =
+            synced.entries.iter().map(|e| e.id.as_str()).collect();
+        self.held.retain(|id, _| live.contains(id.as_str()));
         let td = self.agent.read().await.spiffe_id.trust_domain();
         let state = self.state(td, &synced)?;
-        if !synced.svids.is_empty() {
-            tracing::info!(
-                issued = synced.svids.len(),
-                identities = state.entries.len(),
-                "SVIDs issued"
-            );
+        if issued > 0 {
+            tracing::info!(issued, identities = state.entries.len(), "SVIDs issued");
         }
         cache.replace(state);
         Ok(())
