@@ -2,7 +2,8 @@
 //! py-spiffe (X509- and JWT-SVIDs, bundles including a federated trust domain's, rotation on
 //! an open stream) and spiffe-tls completes mutual TLS with a Sigil SDK server that
 //! authorizes it by SPIFFE ID; a separate `sigil agent run` keeps serving from its cache
-//! when its server stops, refuses callers with no entry, and requires the security header.
+//! when its server stops, refuses callers with no entry and callers whose process is gone,
+//! and requires the security header.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -356,6 +357,23 @@ fn a_separate_agent_serves_from_its_cache_while_the_server_is_down() {
     } else {
         eprintln!("not root: the other-gid check needs to start a process with another gid");
     }
+
+    // A caller whose process is gone (the connecting process exited, a child inherited the
+    // socket) is refused; the same raw call from a live caller is served.
+    let pid_gone = |mode: &[&str]| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/server/py/pid_gone.py");
+        let mut cmd = support::python();
+        cmd.arg(script).arg(&socket).args(mode);
+        json(&support::run(&mut cmd).ok())
+    };
+    let alive = pid_gone(&["alive"]);
+    assert!(alive["message_bytes"].as_u64().unwrap_or(0) > 0, "{alive}");
+    let gone = pid_gone(&[]);
+    assert_eq!(gone["grpc-status"], "14", "Unavailable: {gone}");
+    assert_eq!(
+        gone["grpc-message"], "workload%20attestation%20failed",
+        "{gone}"
+    );
 
     // The server stops; the agent keeps serving the SVID it has.
     dev.stop();
