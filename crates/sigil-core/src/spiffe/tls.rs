@@ -140,6 +140,26 @@ pub fn client_config(source: Arc<dyn X509Source>, authorizer: Authorizer) -> Res
     Ok(config)
 }
 
+/// A rustls client configuration that presents no certificate and accepts servers whose
+/// X509-SVID chains to `bundle` and is allowed by `authorizer`: what fetching a federated
+/// trust domain's bundle from its `https_spiffe` endpoint needs (the caller has no SVID of
+/// that trust domain).
+pub fn anonymous_client_config(bundle: X509Bundle, authorizer: Authorizer) -> Result<ClientConfig> {
+    let provider = provider();
+    let bundle = Arc::new(bundle);
+    let bundles: Bundles =
+        Arc::new(move |td| (bundle.trust_domain() == td).then(|| Arc::clone(&bundle)));
+    let verifier = Arc::new(SpiffeVerifier::with_bundles(bundles, authorizer, &provider));
+    let mut config = ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|_| Error::Internal("rustls refused TLS 1.3 with aws-lc-rs"))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(config)
+}
+
 /// The SPIFFE ID in a peer's certificate chain (from `peer_certificates()` after a
 /// handshake these configurations completed).
 pub fn peer_id(certificates: &[CertificateDer<'_>]) -> Result<SpiffeId> {
@@ -209,17 +229,24 @@ impl ResolvesClientCert for SvidResolver {
     }
 }
 
+/// The bundle a verifier trusts for a trust domain, looked up on every handshake.
+type Bundles = Arc<dyn Fn(&TrustDomain) -> Option<Arc<X509Bundle>> + Send + Sync>;
+
 /// Validates a peer's chain as an X509-SVID of a trusted trust domain, then authorizes its ID.
 struct SpiffeVerifier {
-    source: Arc<dyn X509Source>,
+    bundles: Bundles,
     authorizer: Authorizer,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
 impl SpiffeVerifier {
     fn new(source: Arc<dyn X509Source>, authorizer: Authorizer, provider: &CryptoProvider) -> Self {
+        Self::with_bundles(Arc::new(move |td| source.bundle(td)), authorizer, provider)
+    }
+
+    fn with_bundles(bundles: Bundles, authorizer: Authorizer, provider: &CryptoProvider) -> Self {
         Self {
-            source,
+            bundles,
             authorizer,
             algorithms: provider.signature_verification_algorithms,
         }
@@ -240,12 +267,9 @@ impl SpiffeVerifier {
         };
         let id = leaf_id(&chain).map_err(rejected)?;
         let td = id.trust_domain();
-        let bundle = self
-            .source
-            .bundle(&td)
-            .ok_or(rustls::Error::InvalidCertificate(
-                CertificateError::UnknownIssuer,
-            ))?;
+        let bundle = (self.bundles)(&td).ok_or(rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer,
+        ))?;
         verify_chain(&chain, &bundle, now.as_secs()).map_err(rejected)?;
         if self.authorizer.allows(&id) {
             Ok(())

@@ -13,14 +13,11 @@
 
 use std::sync::Arc;
 
-use rustls::DigitallySignedStruct;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sigil_core::encoding::{Pem, base64_decode, base64_encode};
-use sigil_core::spiffe::x509::verify_chain;
-use sigil_core::spiffe::{SpiffeBundle, SpiffeId, TrustDomain, X509Bundle};
+use sigil_core::spiffe::tls::anonymous_client_config;
+use sigil_core::spiffe::{Authorizer, SpiffeBundle, SpiffeId, TrustDomain, X509Bundle};
 
 use super::{Identity, load_config, now};
 use crate::api::{ApiError, Operation, Request, Response, field_str};
@@ -206,20 +203,12 @@ impl Federation {
     }
 
     async fn fetch(&self) -> Result<SpiffeBundle, String> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let verifier = Arc::new(EndpointVerifier {
-            bundle: X509Bundle::new(self.trust_domain.clone(), self.authority_ders())
-                .map_err(|e| e.to_string())?,
-            id: self.endpoint_id.clone(),
-            provider: Arc::clone(&provider),
-        });
-        // The URL's host only fills SNI: https_spiffe authenticates the SPIFFE ID.
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .map_err(|e| e.to_string())?
-            .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth();
+        // The endpoint must present an X509-SVID of the held bundle with exactly the
+        // configured ID (sigil-core's SPIFFE verifier); the URL's host only fills SNI.
+        let bundle = X509Bundle::new(self.trust_domain.clone(), self.authority_ders())
+            .map_err(|e| e.to_string())?;
+        let config = anonymous_client_config(bundle, Authorizer::exact(self.endpoint_id.clone()))
+            .map_err(|e| e.to_string())?;
         let body = crate::fetch::https_get(&self.url, Arc::new(config), MAX_BUNDLE).await?;
         SpiffeBundle::decode(&self.trust_domain, &body).map_err(|e| e.to_string())
     }
@@ -299,74 +288,6 @@ impl Identity {
     /// Every relationship's trust domain name.
     pub(super) async fn federation_names(view: &View) -> Result<Vec<String>, ApiError> {
         view.list(FEDERATIONS, Page::default()).await
-    }
-}
-
-/// Authenticates a bundle endpoint: its certificate chain must be an X509-SVID of the
-/// held foreign bundle (sigil-core's path validation) with exactly the configured ID.
-#[derive(Debug)]
-struct EndpointVerifier {
-    bundle: X509Bundle,
-    id: SpiffeId,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl ServerCertVerifier for EndpointVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let chain: Vec<Vec<u8>> = std::iter::once(end_entity)
-            .chain(intermediates)
-            .map(|c| c.to_vec())
-            .collect();
-        match verify_chain(&chain, &self.bundle, now.as_secs()) {
-            Ok(id) if id == self.id => Ok(ServerCertVerified::assertion()),
-            Ok(_) => Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::NotValidForName,
-            )),
-            Err(_) => Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::UnknownIssuer,
-            )),
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
     }
 }
 
