@@ -1,10 +1,10 @@
 //! Audit devices: where lines go (a file or stdout), how a file continues its chain after a
-//! restart, and the writer thread with its bounded queue that each device owns.
+//! restart, and the bounded queue each device owns ([`Writer`]).
 //!
-//! Each device has its own OS thread, fed through a bounded queue: a device whose disk or
-//! pipe blocks holds up only its own thread, never the runtime or the other devices. The
-//! thread assigns `seq` as it writes, so lines in one file are in seq order whatever the
-//! number of concurrent callers.
+//! A device's lines are written by one drainer at a time, which assigns `seq` as it writes,
+//! so lines in one file are in seq order whatever the number of concurrent callers. Where
+//! the drainer runs, and why a blocked device never holds up the runtime or the other
+//! devices, is the broker's part (see the `audit` module).
 //!
 //! Durability: each line is written with its newline and flushed to the operating system
 //! before the caller is told it is recorded. There is no fsync unless the device's config
@@ -22,14 +22,12 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use serde_json::Map;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::api::ApiError;
 use crate::audit::chain::Chain;
 use crate::audit::record::rfc3339_nanos;
 
@@ -75,6 +73,12 @@ impl DeviceConfig {
 /// error it leaves the destination as it was before the call if it can.
 pub(crate) trait Sink: Send + 'static {
     fn write_line(&mut self, line: &[u8]) -> io::Result<()>;
+
+    /// Whether writes go to a regular file: they wait on the disk, never on a reader (a
+    /// pipe, a terminal), so a request may write them on its own thread.
+    fn is_regular_file(&self) -> bool {
+        false
+    }
 }
 
 /// The files that have a live writer, shared by a broker's devices.
@@ -139,9 +143,14 @@ pub(crate) struct FileSink {
     /// half-written line never precedes the next record.
     len: u64,
     fsync: bool,
+    regular: bool,
 }
 
 impl Sink for FileSink {
+    fn is_regular_file(&self) -> bool {
+        self.regular
+    }
+
     fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
         let mut buf = Vec::with_capacity(line.len() + 1);
         buf.extend_from_slice(line);
@@ -210,6 +219,7 @@ pub(crate) fn open_file(
         file,
         len: complete,
         fsync,
+        regular: meta.is_file(),
     };
     let mut chain = chain;
     if complete < len {
@@ -259,69 +269,142 @@ fn rfind_newline(file: &mut File, end: u64) -> io::Result<Option<u64>> {
     Ok(None)
 }
 
-/// Most records one write carries.
+/// Most jobs one write carries.
 const MAX_BATCH: usize = 64;
 
-/// Records for a device's writer, written together and in order: each a serialized JSON
-/// object without `seq`/`prev`, and where to say whether they were written.
+/// Records for a device, written together and in order: each a serialized JSON object
+/// without `seq`/`prev`, and where to say whether they were written.
 #[derive(Debug)]
 pub(crate) struct Job {
     pub(crate) records: Vec<Vec<u8>>,
     pub(crate) reply: UnboundedSender<bool>,
 }
 
-/// Starts a device's writer thread with a queue of `capacity` records. The thread ends when
-/// the returned sender (the device) is dropped and its queue is drained.
-pub(crate) fn spawn_writer(
-    name: &str,
-    mut sink: Box<dyn Sink>,
-    mut chain: Chain,
+/// A device's queue and its sink.
+///
+/// Group commit without a thread of its own: a caller queues its job, and the caller that
+/// finds nobody draining the queue drains it, writing every job queued meanwhile with one
+/// system call per batch (see [`Writer::drain`]). Who runs the drain is the broker's
+/// choice: the caller's own thread for a regular file, the blocking pool otherwise.
+pub(crate) struct Writer {
+    queue: Mutex<Queue>,
+    /// Held by the one drainer; its sink is written outside the queue's lock, so callers
+    /// queue while a batch is being written.
+    io: Mutex<Io>,
     capacity: usize,
-) -> Result<SyncSender<Job>, ApiError> {
-    let (tx, rx) = sync_channel::<Job>(capacity);
-    std::thread::Builder::new()
-        .name(format!("audit-{name}"))
-        .spawn(move || {
-            while let Ok(first) = rx.recv() {
-                // Records queued meanwhile go out in the same write: under load one wakeup
-                // and one system call serve many requests.
-                let mut jobs = vec![first];
-                while jobs.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(job) => jobs.push(job),
-                        Err(_) => break,
-                    }
+    /// Whether the sink is a regular file (see [`Sink::is_regular_file`]).
+    regular_file: bool,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: Vec<Job>,
+    draining: bool,
+}
+
+struct Io {
+    sink: Box<dyn Sink>,
+    chain: Chain,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a job was not queued.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum PushError {
+    /// `capacity` jobs are already waiting.
+    Full,
+    /// The queue's lock is poisoned.
+    Poisoned,
+}
+
+impl Writer {
+    /// A writer for `sink`, continuing `chain`, that holds at most `capacity` waiting jobs.
+    pub(crate) fn new(sink: Box<dyn Sink>, chain: Chain, capacity: usize) -> Self {
+        Self {
+            regular_file: sink.is_regular_file(),
+            queue: Mutex::new(Queue::default()),
+            io: Mutex::new(Io { sink, chain }),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Whether the sink is a regular file, whose writes do not wait on a reader.
+    pub(crate) fn is_regular_file(&self) -> bool {
+        self.regular_file
+    }
+
+    /// Queues `job`. `Ok(true)`: nobody is draining, and the caller must now see that
+    /// [`Writer::drain`] runs.
+    pub(crate) fn push(&self, job: Job) -> Result<bool, PushError> {
+        let mut queue = self.queue.lock().map_err(|_| PushError::Poisoned)?;
+        if queue.jobs.len() >= self.capacity {
+            return Err(PushError::Full);
+        }
+        queue.jobs.push(job);
+        Ok(!std::mem::replace(&mut queue.draining, true))
+    }
+
+    /// Writes queued jobs, a batch per system call, until the queue is empty (`false`) or
+    /// `rounds` batches were written (`true`: jobs remain, and the caller must see that
+    /// `drain` runs again). Only the caller that [`Writer::push`] told to drain calls this.
+    pub(crate) fn drain(&self, rounds: usize) -> bool {
+        for _ in 0..rounds {
+            let jobs = {
+                let Ok(mut queue) = self.queue.lock() else {
+                    return false;
+                };
+                if queue.jobs.is_empty() {
+                    queue.draining = false;
+                    return false;
                 }
-                let before = chain.clone();
+                let n = queue.jobs.len().min(MAX_BATCH);
+                queue.jobs.drain(..n).collect::<Vec<_>>()
+            };
+            self.write_batch(jobs);
+        }
+        true
+    }
+
+    /// Chains and writes `jobs` as one block, and tells each caller whether it was written:
+    /// the batch is recorded whole or not at all.
+    fn write_batch(&self, jobs: Vec<Job>) {
+        let ok = match self.io.lock() {
+            Ok(mut io) => {
+                let io = &mut *io;
+                let before = io.chain.clone();
                 let mut block = Vec::new();
-                let mut replies = Vec::with_capacity(jobs.len());
-                for job in jobs {
-                                        for record in job.records {
-                        let line = chain.seal_json(&record);
-                        chain.commit(&line);
-                        if !block.is_empty() {
-                            block.push(b'\n');
-                        }
-                        block.extend_from_slice(&line);
+                for record in jobs.iter().flat_map(|job| &job.records) {
+                    let line = io.chain.seal_json(record);
+                    io.chain.commit(&line);
+                    if !block.is_empty() {
+                        block.push(b'\n');
                     }
-                    replies.push(job.reply);
+                    block.extend_from_slice(&line);
                 }
                 // The sink writes the block and its final newline, or cuts the file back to
-                // where it was: the batch is recorded whole or not at all.
-                let ok = match sink.write_line(&block) {
+                // where it was.
+                match io.sink.write_line(&block) {
                     Ok(()) => true,
                     Err(e) => {
-                        chain = before;
-                        tracing::warn!(seq = chain.seq() + 1, error = %e, "audit device write failed");
+                        io.chain = before;
+                        let seq = io.chain.seq() + 1;
+                        tracing::warn!(seq, error = %e, "audit device write failed");
                         false
                     }
-                };
-                // A caller may have given up (timeout); its line is written all the same.
-                for reply in replies {
-                    let _ = reply.send(ok);
                 }
             }
-        })
-        .map_err(|_| ApiError::internal("audit: cannot start the device's writer"))?;
-    Ok(tx)
+            Err(_) => false,
+        };
+        // A caller may have given up (timeout); its line is written all the same.
+        for job in jobs {
+            let _ = job.reply.send(ok);
+        }
+    }
 }

@@ -3,7 +3,14 @@
 //! device's salt.
 //!
 //! This module does no I/O and knows nothing of the hash chain: it turns the caller's view of
-//! a request into a JSON object; `chain` adds `seq` and `prev`, `device` writes the line.
+//! a request into a serialized JSON object; `chain` adds `seq` and `prev`, `device` writes the
+//! line.
+//!
+//! Records are written straight from borrowed, typed blocks: strings are HMACed as they are
+//! serialized and the `auth` and `request` blocks a request's records share are serialized
+//! once. No intermediate JSON tree is built: the audit log is on every request's path, and
+//! the tree's allocations used to cost as much as the request itself (`bench/server.sh`).
+//! Members are written in name order, as a JSON object map sorts them.
 //!
 //! What is HMACed: every string inside request `data` and response `data` (walking nested
 //! objects and arrays; numbers, bools and null stay clear, as in Vault), the request's
@@ -14,9 +21,12 @@
 
 use std::fmt;
 
-use serde_json::{Map, Value, json};
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use sigil_core::SecretString;
 use sigil_core::hash::{MacAlgorithm, MacKey};
-use sigil_core::{SecretString, encoding};
 
 use crate::api::{ApiError, Auth, Request, Response};
 pub(crate) use crate::time::rfc3339_nanos;
@@ -79,6 +89,9 @@ pub struct AuditMount {
 #[derive(Clone)]
 pub(crate) struct Salt(MacKey);
 
+/// `hmac-sha256:` and 64 hex digits.
+const HMAC_LEN: usize = 12 + 64;
+
 impl Salt {
     /// The salt must be 32 bytes.
     pub(crate) fn new(bytes: &[u8]) -> Result<Self, ApiError> {
@@ -92,35 +105,21 @@ impl Salt {
 
     /// `hmac-sha256:` followed by the lower-case hex HMAC of `value`.
     pub(crate) fn hmac(&self, value: &str) -> String {
-        format!(
-            "hmac-sha256:{}",
-            encoding::hex_encode(&self.0.sign(value.as_bytes()))
-        )
+        let mut buf = [0; HMAC_LEN];
+        self.hmac_into(value, &mut buf).to_owned()
     }
 
-    /// `value` with every string replaced by its HMAC, except under a key in `clear`.
-    fn hash_value(&self, value: &Value, clear: &[String]) -> Value {
-        match value {
-            Value::String(s) => Value::String(self.hmac(s)),
-            Value::Array(items) => {
-                Value::Array(items.iter().map(|v| self.hash_value(v, clear)).collect())
-            }
-            Value::Object(map) => Value::Object(self.hash_map(map, clear)),
-            other => other.clone(),
+    /// [`Salt::hmac`] written into `buf`, without allocating.
+    fn hmac_into<'b>(&self, value: &str, buf: &'b mut [u8; HMAC_LEN]) -> &'b str {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        buf[..12].copy_from_slice(b"hmac-sha256:");
+        let tag = self.0.sign(value.as_bytes());
+        for (pair, b) in buf[12..].chunks_exact_mut(2).zip(&tag) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 0x0f)];
         }
-    }
-
-    fn hash_map(&self, map: &Map<String, Value>, clear: &[String]) -> Map<String, Value> {
-        map.iter()
-            .map(|(k, v)| {
-                let v = if clear.iter().any(|c| c == k) {
-                    v.clone()
-                } else {
-                    self.hash_value(v, clear)
-                };
-                (k.clone(), v)
-            })
-            .collect()
+        // Only ASCII was written.
+        std::str::from_utf8(buf).unwrap_or_default()
     }
 }
 
@@ -130,21 +129,62 @@ impl fmt::Debug for Salt {
     }
 }
 
+/// A JSON object written with every string inside replaced by its HMAC, except under a key
+/// in `clear` (at any depth).
+struct Hashed<'a> {
+    salt: &'a Salt,
+    map: &'a Map<String, Value>,
+    clear: &'a [String],
+}
+
+/// One value under [`Hashed`].
+struct HashedValue<'a> {
+    salt: &'a Salt,
+    value: &'a Value,
+    clear: &'a [String],
+}
+
+impl Serialize for Hashed<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut out = s.serialize_map(Some(self.map.len()))?;
+        for (k, value) in self.map {
+            if self.clear.iter().any(|c| c == k) {
+                out.serialize_entry(k, value)?;
+            } else {
+                let (salt, clear) = (self.salt, self.clear);
+                out.serialize_entry(k, &HashedValue { salt, value, clear })?;
+            }
+        }
+        out.end()
+    }
+}
+
+impl Serialize for HashedValue<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (salt, clear) = (self.salt, self.clear);
+        match self.value {
+            Value::String(v) => s.serialize_str(salt.hmac_into(v, &mut [0; HMAC_LEN])),
+            Value::Array(items) => {
+                let mut out = s.serialize_seq(Some(items.len()))?;
+                for value in items {
+                    out.serialize_element(&HashedValue { salt, value, clear })?;
+                }
+                out.end()
+            }
+            Value::Object(map) => Hashed { salt, map, clear }.serialize(s),
+            other => other.serialize(s),
+        }
+    }
+}
+
 /// The record written before dispatch (`"type": "request"`).
 pub(crate) fn request_record(
     salt: &Salt,
     auth: &AuditAuth,
     req: &Request,
     mount: &AuditMount,
-) -> Map<String, Value> {
-    let mut rec = Map::new();
-    rec.insert("type".into(), "request".into());
-    rec.insert("time".into(), rfc3339_nanos(req.time).into());
-    let ids = Ids::new(salt, auth, req);
-    rec.insert("auth".into(), auth_block(&ids, auth));
-    rec.insert("request".into(), request_block(salt, &ids, req, mount));
-    rec.insert("error".into(), "".into());
-    rec
+) -> Vec<u8> {
+    Shared::new(salt, auth, req, mount).record(None)
 }
 
 /// The record written after dispatch (`"type": "response"`), for a success or an error.
@@ -154,72 +194,144 @@ pub(crate) fn response_record(
     req: &Request,
     mount: &AuditMount,
     outcome: Result<&Response, &ApiError>,
-) -> Map<String, Value> {
-    let ids = Ids::new(salt, auth, req);
-    let blocks = (
-        auth_block(&ids, auth),
-        request_block(salt, &ids, req, mount),
-    );
-    response_with(salt, req, mount, outcome, blocks)
+) -> Vec<u8> {
+    Shared::new(salt, auth, req, mount).record(Some((salt, outcome)))
 }
 
 /// Both records of a request that changed nothing, written together after dispatch: the
-/// same as [`request_record`] then [`response_record`], with the HMACs of the shared auth
-/// and request blocks computed once.
+/// same as [`request_record`] then [`response_record`], with the shared auth and request
+/// blocks computed once.
 pub(crate) fn exchange_records(
     salt: &Salt,
     auth: &AuditAuth,
     req: &Request,
     mount: &AuditMount,
     outcome: Result<&Response, &ApiError>,
-) -> Vec<Map<String, Value>> {
-    let ids = Ids::new(salt, auth, req);
-    let auth_b = auth_block(&ids, auth);
-    let request_b = request_block(salt, &ids, req, mount);
-    let mut first = Map::new();
-    first.insert("type".into(), "request".into());
-    first.insert("time".into(), rfc3339_nanos(req.time).into());
-    first.insert("auth".into(), auth_b.clone());
-    first.insert("request".into(), request_b.clone());
-    first.insert("error".into(), "".into());
-    let second = response_with(salt, req, mount, outcome, (auth_b, request_b));
-    vec![first, second]
+) -> Vec<Vec<u8>> {
+    let shared = Shared::new(salt, auth, req, mount);
+    vec![shared.record(None), shared.record(Some((salt, outcome)))]
 }
 
-fn response_with(
-    salt: &Salt,
-    req: &Request,
-    mount: &AuditMount,
-    outcome: Result<&Response, &ApiError>,
-    (auth_b, request_b): (Value, Value),
-) -> Map<String, Value> {
-    let mut response = Map::new();
-    response.insert("mount_point".into(), mount.point.clone().into());
-    response.insert("mount_type".into(), mount.kind.clone().into());
-    response.insert("mount_accessor".into(), mount.accessor.clone().into());
-    let error = match outcome {
-        Ok(resp) => {
-            if let Some(data) = &resp.data {
-                let data = salt.hash_map(data, &mount.non_hmac_response_keys);
-                response.insert("data".into(), Value::Object(data));
-            }
-            if let Some(a) = &resp.auth {
-                response.insert("auth".into(), response_auth_block(salt, a));
-            }
-            response.insert("warnings".into(), json!(resp.warnings));
-            String::new()
+/// What every record of one request carries: the `auth` and `request` blocks, serialized.
+struct Shared<'a> {
+    time: String,
+    auth: Box<RawValue>,
+    request: Box<RawValue>,
+    mount: &'a AuditMount,
+}
+
+/// A whole record; members in name order.
+#[derive(Serialize)]
+struct Record<'a> {
+    auth: &'a RawValue,
+    error: &'a str,
+    request: &'a RawValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response: Option<ResponseBlock<'a>>,
+    time: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+impl<'a> Shared<'a> {
+    fn new(salt: &Salt, auth: &AuditAuth, req: &Request, mount: &'a AuditMount) -> Self {
+        let ids = Ids::new(salt, auth, req);
+        let auth_b = AuthBlock {
+            accessor: ids.accessor.as_deref(),
+            client_token: ids.auth_token.as_deref(),
+            display_name: &auth.display_name,
+            metadata: &auth.metadata,
+            policies: &auth.policies,
+            policy_results: auth
+                .policy_results
+                .as_ref()
+                .map(|(allowed, granting)| PolicyResults {
+                    allowed: *allowed,
+                    granting_policies: Granting(granting),
+                }),
+            token_policies: &auth.token_policies,
+            token_ttl: auth.token_ttl,
+            token_type: &auth.token_type,
+        };
+        let request_b = RequestBlock {
+            client_token: ids.request_token.as_deref(),
+            client_token_accessor: ids.accessor.as_deref(),
+            data: (!req.data.is_empty()).then_some(Hashed {
+                salt,
+                map: &req.data,
+                clear: &mount.non_hmac_request_keys,
+            }),
+            id: &req.id,
+            mount_accessor: &mount.accessor,
+            mount_point: &mount.point,
+            mount_type: &mount.kind,
+            namespace: Namespace { id: "root" },
+            operation: req.operation.name(),
+            path: &req.path,
+            remote_address: req.remote_addr.map(|a| a.ip().to_string()),
+            remote_port: req.remote_addr.map(|a| a.port()),
+        };
+        Self {
+            time: rfc3339_nanos(req.time),
+            auth: raw(&auth_b),
+            request: raw(&request_b),
+            mount,
         }
-        // The body of a 404-with-data (KV v2 metadata) is not logged: the error says enough.
-        Err(e) => e.messages().join("; "),
-    };
-    let mut rec = Map::new();
-    rec.insert("type".into(), "response".into());
-    rec.insert("time".into(), rfc3339_nanos(req.time).into());
-    rec.insert("auth".into(), auth_b);
-    rec.insert("request".into(), request_b);
-    rec.insert("response".into(), Value::Object(response));
-    rec.insert("error".into(), error.into());
-    rec
+    }
+
+    /// The request record (`None`), or the response record of `outcome`.
+    fn record(&self, outcome: Option<(&Salt, Result<&Response, &ApiError>)>) -> Vec<u8> {
+        let mount = self.mount;
+        let (response, error) = match outcome {
+            None => (None, String::new()),
+            Some((salt, outcome)) => {
+                let mut block = ResponseBlock {
+                    auth: None,
+                    data: None,
+                    mount_accessor: &mount.accessor,
+                    mount_point: &mount.point,
+                    mount_type: &mount.kind,
+                    warnings: None,
+                };
+                let error = match outcome {
+                    Ok(resp) => {
+                        block.data = resp.data.as_ref().map(|map| Hashed {
+                            salt,
+                            map,
+                            clear: &mount.non_hmac_response_keys,
+                        });
+                        block.auth = resp.auth.as_ref().map(|a| ResponseAuth::new(salt, a));
+                        block.warnings = Some(resp.warnings.as_slice());
+                        String::new()
+                    }
+                    // The body of a 404-with-data (KV v2 metadata) is not logged: the error
+                    // says enough.
+                    Err(e) => e.messages().join("; "),
+                };
+                (Some(block), error)
+            }
+        };
+        let record = Record {
+            auth: &self.auth,
+            error: &error,
+            request: &self.request,
+            kind: if response.is_some() {
+                "response"
+            } else {
+                "request"
+            },
+            response,
+            time: &self.time,
+        };
+        // Borrowed strings, numbers and maps of JSON values always serialize.
+        serde_json::to_vec(&record).unwrap_or_default()
+    }
+}
+
+/// `value` serialized once, to be written into several records.
+fn raw(value: &impl Serialize) -> Box<RawValue> {
+    // Borrowed strings, numbers and maps of JSON values always serialize.
+    serde_json::value::to_raw_value(value).unwrap_or_default()
 }
 
 /// The HMACs of the caller's token and accessor, computed once for all the blocks of a
@@ -258,72 +370,117 @@ impl Ids {
     }
 }
 
-fn auth_block(ids: &Ids, auth: &AuditAuth) -> Value {
-    let mut b = Map::new();
-    if let Some(t) = &ids.auth_token {
-        b.insert("client_token".into(), t.clone().into());
-    }
-    if let Some(a) = &ids.accessor {
-        b.insert("accessor".into(), a.clone().into());
-    }
-    b.insert("display_name".into(), auth.display_name.clone().into());
-    b.insert("policies".into(), json!(auth.policies));
-    b.insert("token_policies".into(), json!(auth.token_policies));
-    b.insert("metadata".into(), Value::Object(auth.metadata.clone()));
-    b.insert("token_type".into(), auth.token_type.clone().into());
-    b.insert("token_ttl".into(), auth.token_ttl.into());
-    if let Some((allowed, granting)) = &auth.policy_results {
-        let granting: Vec<Value> = granting
-            .iter()
-            .map(|name| json!({"name": name, "type": "acl"}))
-            .collect();
-        b.insert(
-            "policy_results".into(),
-            json!({"allowed": allowed, "granting_policies": granting}),
-        );
-    }
-    Value::Object(b)
+/// The caller's `auth` block.
+#[derive(Serialize)]
+struct AuthBlock<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    accessor: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_token: Option<&'a str>,
+    display_name: &'a str,
+    metadata: &'a Map<String, Value>,
+    policies: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy_results: Option<PolicyResults<'a>>,
+    token_policies: &'a [String],
+    token_ttl: u64,
+    token_type: &'a str,
 }
 
-fn response_auth_block(salt: &Salt, a: &Auth) -> Value {
-    json!({
-        "client_token": salt.hmac(&a.client_token),
-        "accessor": salt.hmac(&a.accessor),
-        "policies": a.policies,
-        "token_policies": a.token_policies,
-        "identity_policies": a.identity_policies,
-        "metadata": a.metadata,
-        "entity_id": a.entity_id,
-        "token_type": a.token_type,
-        "token_ttl": a.lease_duration,
-        "renewable": a.renewable,
-        "orphan": a.orphan,
-        "num_uses": a.num_uses,
-    })
+#[derive(Serialize)]
+struct PolicyResults<'a> {
+    allowed: bool,
+    granting_policies: Granting<'a>,
 }
 
-fn request_block(salt: &Salt, ids: &Ids, req: &Request, mount: &AuditMount) -> Value {
-    let mut b = Map::new();
-    b.insert("id".into(), req.id.clone().into());
-    b.insert("operation".into(), req.operation.name().into());
-    b.insert("mount_point".into(), mount.point.clone().into());
-    b.insert("mount_type".into(), mount.kind.clone().into());
-    b.insert("mount_accessor".into(), mount.accessor.clone().into());
-    if let Some(t) = &ids.request_token {
-        b.insert("client_token".into(), t.clone().into());
+/// Policy names as Vault lists them: `[{"name": …, "type": "acl"}]`.
+struct Granting<'a>(&'a [String]);
+
+impl Serialize for Granting<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Policy<'a> {
+            name: &'a str,
+            #[serde(rename = "type")]
+            kind: &'static str,
+        }
+        s.collect_seq(self.0.iter().map(|name| Policy { name, kind: "acl" }))
     }
-    if let Some(a) = &ids.accessor {
-        b.insert("client_token_accessor".into(), a.clone().into());
+}
+
+/// The `request` block.
+#[derive(Serialize)]
+struct RequestBlock<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_token_accessor: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<Hashed<'a>>,
+    id: &'a str,
+    mount_accessor: &'a str,
+    mount_point: &'a str,
+    mount_type: &'a str,
+    namespace: Namespace,
+    operation: &'a str,
+    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote_port: Option<u16>,
+}
+
+#[derive(Serialize)]
+struct Namespace {
+    id: &'static str,
+}
+
+/// The `response` block.
+#[derive(Serialize)]
+struct ResponseBlock<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth: Option<ResponseAuth<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<Hashed<'a>>,
+    mount_accessor: &'a str,
+    mount_point: &'a str,
+    mount_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warnings: Option<&'a [String]>,
+}
+
+/// A token issued by the request, as its response record shows it.
+#[derive(Serialize)]
+struct ResponseAuth<'a> {
+    accessor: String,
+    client_token: String,
+    entity_id: &'a str,
+    identity_policies: &'a [String],
+    metadata: &'a Map<String, Value>,
+    num_uses: u64,
+    orphan: bool,
+    policies: &'a [String],
+    renewable: bool,
+    token_policies: &'a [String],
+    token_ttl: u64,
+    token_type: &'a str,
+}
+
+impl<'a> ResponseAuth<'a> {
+    fn new(salt: &Salt, a: &'a Auth) -> Self {
+        Self {
+            accessor: salt.hmac(&a.accessor),
+            client_token: salt.hmac(&a.client_token),
+            entity_id: &a.entity_id,
+            identity_policies: &a.identity_policies,
+            metadata: &a.metadata,
+            num_uses: a.num_uses,
+            orphan: a.orphan,
+            policies: &a.policies,
+            renewable: a.renewable,
+            token_policies: &a.token_policies,
+            token_ttl: a.lease_duration,
+            token_type: &a.token_type,
+        }
     }
-    b.insert("namespace".into(), json!({"id": "root"}));
-    b.insert("path".into(), req.path.clone().into());
-    if !req.data.is_empty() {
-        let data = salt.hash_map(&req.data, &mount.non_hmac_request_keys);
-        b.insert("data".into(), Value::Object(data));
-    }
-    if let Some(addr) = req.remote_addr {
-        b.insert("remote_address".into(), addr.ip().to_string().into());
-        b.insert("remote_port".into(), addr.port().into());
-    }
-    Value::Object(b)
 }
