@@ -27,7 +27,7 @@ use crate::api::{
     ApiError, Operation, Request, Response, duration_field, field_str, strings_field, u64_field,
 };
 use crate::engine::{Engine, split_first};
-use crate::pki::{KeySpec, private_key_pem, with_verified_csr};
+use crate::pki::{KeyFormat, KeySpec, LeafKey, with_verified_csr};
 use crate::view::{View, ViewOp, to_json};
 
 mod entries;
@@ -345,9 +345,10 @@ impl Identity {
         let authority = &authorities.active;
         let mut data = Map::new();
         let signed = if mint {
-            let key = KeySpec::Ec(256).generate()?;
+            let key = LeafKey::generate(KeySpec::Ec(256))?;
             let signed = authority.sign(&request, &key, now(req))?;
-            data.insert("private_key".into(), private_key_pem(&key)?.as_str().into());
+            let pem = key.encode(KeyFormat::Pkcs8, false)?;
+            data.insert("private_key".into(), pem.as_str().into());
             signed
         } else {
             let spki = csr_spki(&field_str(d, "csr").unwrap_or_default())?;

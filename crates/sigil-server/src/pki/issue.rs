@@ -6,8 +6,8 @@
 use std::net::IpAddr;
 
 use rcgen::{
-    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    SanType, SerialNumber, SigningKey,
+    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, SanType,
+    SerialNumber, SigningKey,
 };
 use serde_json::{Map, Value};
 use sigil_core::encoding::Pem;
@@ -19,6 +19,7 @@ use x509_parser::oid_registry::{
 use x509_parser::prelude::FromDer;
 
 use super::ca::{KeySpec, at, random_serial, serial_colons};
+use super::key_format::LeafKey;
 use super::role::Role;
 use super::urls::Urls;
 use crate::api::{ApiError, duration_field, field_str, strings_field};
@@ -351,10 +352,10 @@ pub(super) fn sign_leaf(
     })
 }
 
-/// A key made for `issue`, with whether it is RSA.
-pub(super) fn issue_key(role: &Role) -> Result<(KeyPair, KeySpec), ApiError> {
+/// A key made for `issue`, with its kind.
+pub(super) fn issue_key(role: &Role) -> Result<(LeafKey, KeySpec), ApiError> {
     let spec = role.issue_key()?;
-    Ok((spec.generate()?, spec))
+    Ok((LeafKey::generate(spec)?, spec))
 }
 
 /// A parsed, signature-checked CSR: its public key and the names it asks for.

@@ -65,11 +65,11 @@ mod tests;
 // What the SPIFFE identity engine shares: key types, serials, dates and CSR checks.
 pub(crate) use ca::{KeySpec, at, expiry, private_key_pem, random_serial, serial_colons};
 pub(crate) use issue::with_verified_csr;
+pub(crate) use key_format::{KeyFormat, LeafKey};
 pub(crate) use role::{glob_match, is_hostname};
 
 use ca::{RootRequest, normalize_serial, serial_key};
 use issue::{Format, LeafContext, Mode, Names, requested_ttl, sign_leaf, validity};
-use key_format::KeyFormat;
 use revoke::CrlForm;
 use role::{Role, check_role_name};
 use urls::Urls;
@@ -258,12 +258,7 @@ impl Pki {
             None => {
                 let (key, spec) = issue::issue_key(&role)?;
                 let leaf = sign_leaf(&names, &role, &key, issuer.as_ref(), validity, &ctx)?;
-                private_key = Some(key_format::encode_key(
-                    &key,
-                    spec,
-                    key_format,
-                    format == Format::Der,
-                )?);
+                private_key = Some(key.encode(key_format, format == Format::Der)?);
                 data.insert("private_key_type".into(), spec.name().into());
                 leaf
             }
