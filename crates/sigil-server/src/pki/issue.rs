@@ -4,6 +4,7 @@
 //! rcgen build and sign the certificate with the CA key.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use rcgen::{
     CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, SanType,
@@ -274,7 +275,7 @@ pub(super) struct Leaf {
 #[derive(Debug, Default)]
 pub(super) struct LeafContext {
     /// The mount's `config/urls` (AIA and CRL distribution points).
-    pub urls: Urls,
+    pub urls: Arc<Urls>,
     /// `sign-verbatim`: the CSR's subject, kept as it is instead of the common name and the
     /// role's subject fields.
     pub verbatim_subject: Option<DistinguishedName>,

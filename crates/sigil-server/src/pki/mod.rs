@@ -10,7 +10,8 @@
 //! subject fields; [`issue`] leaf building for `issue`, `sign` and `sign-verbatim`
 //! ([`verbatim`] its open role and the CSR's subject); [`key_format`] the issued key's
 //! container; [`urls`] `config/urls` and the AIA and CRL distribution point extensions;
-//! [`tidy`] `tidy` and `tidy-status`; [`revoke`] revocation and the CRL reads; [`crl`] the
+//! [`state`] the cache of roles, issuers and URLs that issuance reads (dropped by every other
+//! write); [`tidy`] `tidy` and `tidy-status`; [`revoke`] revocation and the CRL reads; [`crl`] the
 //! revoked list and CRL signing; [`ocsp`] the OCSP responder, which reads `certs/` and the
 //! default issuer and writes nothing; this file the routing.
 //!
@@ -32,6 +33,8 @@
 //! `ocsp` (`POST`, DER body) and `ocsp/<base64>` (`GET`) answer DER OCSP responses.
 //! `issue` and `sign` answer in Vault's `format`: PEM, bare base64 DER or a PEM bundle.
 //! `cert/crl` is the CRL in PEM inside Vault's JSON, as `crl/pem` serves it.
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
@@ -55,6 +58,7 @@ mod ocsp;
 mod profile;
 mod revoke;
 mod role;
+mod state;
 mod tidy;
 mod urls;
 mod verbatim;
@@ -72,7 +76,6 @@ use ca::{RootRequest, normalize_serial, serial_key};
 use issue::{Format, LeafContext, Mode, Names, requested_ttl, sign_leaf, validity};
 use revoke::CrlForm;
 use role::{Role, check_role_name};
-use urls::Urls;
 
 /// The stored form of an issued certificate.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,6 +97,8 @@ pub struct Pki {
     lock: Mutex<()>,
     /// Parsed signers by issuer id, dropped under `lock` when an issuer changes.
     signers: issuers::SignerCache,
+    /// Roles, resolved issuers and `config/urls` for `issue` and `sign`.
+    state: state::StateCache,
 }
 
 impl Pki {
@@ -213,17 +218,22 @@ impl Pki {
         issuer_ref: Option<&str>,
     ) -> Result<Response, ApiError> {
         let role = match mode {
-            Mode::Verbatim if role_name.is_empty() => verbatim::role(&req.data, None)?,
-            Mode::Verbatim => verbatim::role(&req.data, Some(load_role(view, role_name).await?))?,
-            _ => load_role(view, role_name).await?,
+            Mode::Verbatim if role_name.is_empty() => Arc::new(verbatim::role(&req.data, None)?),
+            Mode::Verbatim => {
+                let named = Role::clone(&*self.state.role(view, role_name).await?);
+                Arc::new(verbatim::role(&req.data, Some(named))?)
+            }
+            _ => self.state.role(view, role_name).await?,
         };
-        let ca =
-            issuers::resolve_issuer(view, issuer_ref.unwrap_or(role.issuer_ref.as_str())).await?;
+        let ca = self
+            .state
+            .issuer(view, issuer_ref.unwrap_or(role.issuer_ref.as_str()))
+            .await?;
         let format = Format::from_body(&req.data)?;
         let key_format = KeyFormat::from_body(&req.data)?;
         let mut names = Names::from_body(&req.data)?;
         let mut ctx = LeafContext {
-            urls: Urls::load(view).await?,
+            urls: self.state.urls(view).await?,
             verbatim_subject: None,
         };
         let mut warnings = Vec::new();
@@ -391,9 +401,19 @@ impl Pki {
     }
 }
 
-#[async_trait::async_trait]
-impl Engine for Pki {
-    async fn handle(&self, req: &Request, view: &View) -> Result<Response, ApiError> {
+/// Whether `path` (relative to the mount) issues or signs a leaf: such a request writes
+/// only its certificate, and reads roles, issuers and URLs through the state cache.
+fn is_leaf_path(path: &str) -> bool {
+    let (head, rest) = split_first(path);
+    match head {
+        "issue" | "sign" | "sign-verbatim" => true,
+        "issuer" => matches!(split_first(split_first(rest).1).0, "issue" | "sign"),
+        _ => false,
+    }
+}
+
+impl Pki {
+    async fn route(&self, req: &Request, view: &View) -> Result<Response, ApiError> {
         let path = req.path.trim_end_matches('/');
         let (head, rest) = split_first(path);
         let write = matches!(req.operation, Operation::Create | Operation::Update);
@@ -475,6 +495,21 @@ impl Engine for Pki {
             },
             _ => Err(ApiError::UnsupportedPath),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl Engine for Pki {
+    /// Routes `req`; a request that may change what the state cache holds runs under its
+    /// write guard (see [`state`]).
+    async fn handle(&self, req: &Request, view: &View) -> Result<Response, ApiError> {
+        if self.read_only(req) || is_leaf_path(&req.path) {
+            return self.route(req, view).await;
+        }
+        let guard = self.state.write();
+        let answer = self.route(req, view).await;
+        guard.finish();
+        answer
     }
 
     /// As in Vault, the CA certificate, issued certificates, the CRL and the OCSP responder

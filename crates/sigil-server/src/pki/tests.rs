@@ -1018,6 +1018,60 @@ async fn bad_input_is_refused_and_stores_nothing() {
     assert_eq!(f.snapshot().await, before);
 }
 
+/// Issuance reads roles, issuers and URLs through the engine's cache: every change is seen
+/// by the very next issue.
+#[tokio::test]
+async fn role_changes_apply_to_the_next_issue() {
+    let f = Fixture::new();
+    f.root(json!({"common_name": "Sigil Root"})).await;
+    let web = |domain: &str| json!({"allowed_domains": [domain], "allow_subdomains": true, "key_type": "ec"});
+    role(&f, "web", web("example.com")).await;
+    let body = json!({"common_name": "a.example.com"});
+    f.write("issue/web", body.clone()).await;
+    role(&f, "web", web("example.org")).await;
+    let refused = f.call(Operation::Update, "issue/web", body.clone()).await;
+    assert!(
+        matches!(refused, Err(ApiError::BadRequest(_))),
+        "{refused:?}"
+    );
+    f.write("issue/web", json!({"common_name": "a.example.org"}))
+        .await;
+    f.call(Operation::Delete, "roles/web", json!({}))
+        .await
+        .unwrap();
+    let gone = f.call(Operation::Update, "issue/web", body).await;
+    assert!(
+        matches!(&gone, Err(ApiError::BadRequest(m)) if m[0].contains("unknown role")),
+        "{gone:?}"
+    );
+}
+
+#[test]
+fn leaf_paths_are_issue_and_sign_only() {
+    for path in [
+        "issue/web",
+        "sign/web",
+        "sign-verbatim",
+        "sign-verbatim/web",
+        "issuer/r1/issue/web",
+        "issuer/default/sign/web",
+    ] {
+        assert!(is_leaf_path(path), "{path}");
+    }
+    for path in [
+        "roles/web",
+        "config/urls",
+        "issuer/r1",
+        "issuer/r1/sign-intermediate",
+        "root/sign-intermediate",
+        "revoke",
+        "tidy",
+        "issuers/import/bundle",
+    ] {
+        assert!(!is_leaf_path(path), "{path}");
+    }
+}
+
 #[tokio::test]
 async fn roles_read_list_and_delete() {
     let f = Fixture::new();
