@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use sigil_core::encoding::hex_encode;
 use sigil_core::hash::{HashAlgorithm, digest};
 
 use crate::kv::{go_duration, rfc3339};
@@ -228,8 +229,7 @@ pub(crate) fn metadata_key(path: &str) -> String {
 /// The storage key of version `n` of `path`.
 pub(crate) fn version_key(path: &str, n: u64) -> String {
     let hash = digest(HashAlgorithm::Sha256, path.as_bytes());
-    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-    format!("versions/{hex}/{n}")
+    format!("versions/{}/{n}", hex_encode(&hash))
 }
 
 #[cfg(test)]
