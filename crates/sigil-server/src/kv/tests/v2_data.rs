@@ -383,6 +383,38 @@ async fn concurrent_writers_get_distinct_versions() {
     assert_eq!(versions, (1..=24).collect::<Vec<_>>());
 }
 
+/// Reads take no lock: while a writer keeps replacing the only version it keeps (each write
+/// deletes the previous version's data), every read still answers a whole version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_racing_trimming_writes_see_whole_versions() {
+    let h = kv();
+    h.ok(Update, "metadata/hot", json!({"max_versions": 1}))
+        .await;
+    put(&h, "hot", json!({"n": 1})).await;
+    let engine = Arc::new(h.engine);
+    let writer = {
+        let (engine, view) = (Arc::clone(&engine), h.view.clone());
+        tokio::spawn(async move {
+            for n in 2..=300u64 {
+                let req = request(Update, "data/hot", &json!({"data": {"n": n}}), T0);
+                engine.handle(&req, &view).await.unwrap();
+            }
+        })
+    };
+    let reader = {
+        let (engine, view) = (Arc::clone(&engine), h.view.clone());
+        tokio::spawn(async move {
+            for _ in 0..600 {
+                let req = request(Read, "data/hot", &json!({}), T0);
+                let out = engine.handle(&req, &view).await.unwrap().data.unwrap();
+                assert_eq!(out["data"]["n"], out["metadata"]["version"], "{out:?}");
+            }
+        })
+    };
+    writer.await.unwrap();
+    reader.await.unwrap();
+}
+
 #[tokio::test]
 async fn malformed_input_changes_nothing() {
     let h = kv();

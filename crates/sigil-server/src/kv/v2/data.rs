@@ -53,28 +53,43 @@ fn pick_version<'m>(
         .ok_or(ApiError::NotFound)
 }
 
+/// How often a read starts over when a version's data went away between its metadata read and
+/// its data read (a concurrent write trimmed it, or a destroy removed it).
+const READ_ATTEMPTS: usize = 16;
+
 /// Reads a live version's data; a deleted or destroyed one is a 404 carrying the metadata
 /// under `field: null`, as Vault answers.
+///
+/// Reads take no lock. Every change writes the metadata and the version data it touches in one
+/// transaction, so a version whose data is missing right after its metadata said it was live
+/// was removed in between: the read starts over from the metadata, which now says so (or
+/// names a newer version).
 async fn live_version(
     req: &Request,
     view: &View,
     path: &str,
     field: &str,
 ) -> Result<(Map<String, Value>, Map<String, Value>), ApiError> {
-    let meta = load_meta(view, path).await?.ok_or(ApiError::NotFound)?;
-    let (n, vm) = pick_version(&meta, &req.data)?;
-    let block = meta.version_block(n, vm);
-    if vm.destroyed || vm.is_deleted(unix_nanos(req.time)) {
-        let mut body = Map::new();
-        body.insert(field.to_owned(), Value::Null);
-        body.insert("metadata".into(), Value::Object(block));
-        return Err(ApiError::NotFoundWith(body));
+    for _ in 0..READ_ATTEMPTS {
+        let meta = load_meta(view, path).await?.ok_or(ApiError::NotFound)?;
+        let (n, vm) = pick_version(&meta, &req.data)?;
+        let block = meta.version_block(n, vm);
+        if vm.destroyed || vm.is_deleted(unix_nanos(req.time)) {
+            let mut body = Map::new();
+            body.insert(field.to_owned(), Value::Null);
+            body.insert("metadata".into(), Value::Object(block));
+            return Err(ApiError::NotFoundWith(body));
+        }
+        let data = view
+            .get_json::<Map<String, Value>>(&version_key(path, n))
+            .await?;
+        if let Some(data) = data {
+            return Ok((data, block));
+        }
     }
-    let data = view
-        .get_json::<Map<String, Value>>(&version_key(path, n))
-        .await?
-        .ok_or_else(|| ApiError::internal(format!("version {n} of a secret has no data")))?;
-    Ok((data, block))
+    Err(ApiError::internal(
+        "a secret's version data kept changing under the read",
+    ))
 }
 
 /// `GET data/<path>[?version=N]`.

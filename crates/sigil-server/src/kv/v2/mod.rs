@@ -4,8 +4,9 @@
 //! Routes (relative to the mount): `config`, `data/<path>`, `metadata/<path>`,
 //! `delete/<path>`, `undelete/<path>`, `destroy/<path>`, `subkeys/<path>`, and OpenBao's
 //! `detailed-metadata/<prefix>` (a LIST that also returns each secret's metadata). Every handler
-//! parses and checks its whole input before it takes the secret's lock, and writes all it
-//! changes in one transaction while holding it.
+//! that writes parses and checks its whole input before it takes the secret's lock, and writes
+//! all it changes in one transaction while holding it. Reads take no lock: they see one
+//! transaction's metadata and data, or start over (see `data::live_version`).
 
 use std::collections::BTreeMap;
 
@@ -93,12 +94,8 @@ impl Engine for KvV2 {
             _ => {
                 let path = secret_path(rest)?;
                 match (head, op) {
-                    // Reads take the secret's lock too, so that a concurrent trim or destroy
-                    // cannot remove a version's data between its metadata and data reads.
-                    ("data", Read) => {
-                        let _guard = self.locks.lock(path).await;
-                        data::read(req, view, path).await
-                    }
+                    // Reads take no lock (see `data::live_version`).
+                    ("data", Read) => data::read(req, view, path).await,
                     ("data", Patch) => self.write_data(req, view, path, true).await,
                     ("data", Delete) => self.delete_latest(req, view, path).await,
                     ("data", _) => self.write_data(req, view, path, false).await,
@@ -106,10 +103,7 @@ impl Engine for KvV2 {
                     ("metadata", Patch) => self.write_metadata(req, view, path, true).await,
                     ("metadata", Delete) => self.delete_metadata(view, path).await,
                     ("metadata", _) => self.write_metadata(req, view, path, false).await,
-                    ("subkeys", _) => {
-                        let _guard = self.locks.lock(path).await;
-                        data::subkeys(req, view, path).await
-                    }
+                    ("subkeys", _) => data::subkeys(req, view, path).await,
                     _ => match versions::Action::from_route(head) {
                         Some(action) => self.change_versions(req, view, action, path).await,
                         None => Err(ApiError::UnsupportedPath),
