@@ -9,15 +9,19 @@
 //! commits as a whole or every request in it gets the error.
 //!
 //! Reads use redb's MVCC read transactions directly on the caller's thread: they never wait for
-//! the writer and see every acknowledged write.
+//! the writer and see every acknowledged write. Opening a read transaction and its table costs
+//! more than a small lookup, so reads share one snapshot until the next commit: the writer
+//! drops it after every commit, before it acknowledges the commit's requests, and a read that
+//! finds none opens the next one. A snapshot never outlives the commit after it (but for the
+//! reads already using it), so it never holds back the reuse of freed pages for long.
 
 use std::fmt;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 
-use redb::{Database, Durability, ReadableDatabase as _, TableDefinition};
+use redb::{Database, Durability, ReadOnlyTable, ReadableDatabase as _, TableDefinition};
 use tokio::sync::oneshot;
 
 use crate::{Backend, Error, Op, Page, Result, check_key, check_prefix, listing};
@@ -32,9 +36,38 @@ struct WriteRequest {
     done: oneshot::Sender<Result<()>>,
 }
 
+type Snapshot = Arc<ReadOnlyTable<&'static str, &'static [u8]>>;
+
+/// The table as of the last commit, shared by reads until the writer drops it.
+#[derive(Default)]
+struct SharedSnapshot(Mutex<Option<Snapshot>>);
+
+impl SharedSnapshot {
+    fn get(&self, db: &Database) -> Result<Snapshot> {
+        let mut slot = self
+            .0
+            .lock()
+            .map_err(|_| Error::Io("a reader panicked".into()))?;
+        if let Some(s) = &*slot {
+            return Ok(Arc::clone(s));
+        }
+        let table = Arc::new(db.begin_read().map_err(io)?.open_table(TABLE).map_err(io)?);
+        *slot = Some(Arc::clone(&table));
+        Ok(table)
+    }
+
+    /// Called by the writer after each commit: later reads open a snapshot that has it.
+    fn drop_current(&self) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = None;
+        }
+    }
+}
+
 /// A backend storing everything in one redb file.
 pub struct Embedded {
     db: Arc<Database>,
+    snapshot: Arc<SharedSnapshot>,
     /// `None` only while dropping.
     writer: Option<mpsc::SyncSender<WriteRequest>>,
     writer_thread: Option<thread::JoinHandle<()>>,
@@ -52,14 +85,17 @@ impl Embedded {
         txn.commit().map_err(io)?;
 
         let db = Arc::new(db);
+        let snapshot = Arc::new(SharedSnapshot::default());
         let (writer, requests) = mpsc::sync_channel::<WriteRequest>(4 * MAX_BATCH);
         let thread_db = Arc::clone(&db);
+        let thread_snapshot = Arc::clone(&snapshot);
         let writer_thread = thread::Builder::new()
             .name("sigil-storage-writer".into())
-            .spawn(move || writer_loop(&thread_db, &requests))
+            .spawn(move || writer_loop(&thread_db, &thread_snapshot, &requests))
             .map_err(|e| Error::Io(format!("starting the writer thread: {e}")))?;
         Ok(Self {
             db,
+            snapshot,
             writer: Some(writer),
             writer_thread: Some(writer_thread),
             path: path.to_owned(),
@@ -67,8 +103,7 @@ impl Embedded {
     }
 
     fn first_at_or_after(&self, bound: Bound<&str>) -> Result<Option<String>> {
-        let txn = self.db.begin_read().map_err(io)?;
-        let table = txn.open_table(TABLE).map_err(io)?;
+        let table = self.snapshot.get(&self.db)?;
         let mut range = table.range::<&str>((bound, Bound::Unbounded)).map_err(io)?;
         match range.next() {
             Some(entry) => {
@@ -80,9 +115,9 @@ impl Embedded {
     }
 }
 
-/// The writer thread: drain, apply in one transaction, commit, acknowledge. Ends when every
-/// sender (every `Embedded` handle) is gone.
-fn writer_loop(db: &Database, requests: &mpsc::Receiver<WriteRequest>) {
+/// The writer thread: drain, apply in one transaction, commit, drop the read snapshot,
+/// acknowledge. Ends when every sender (every `Embedded` handle) is gone.
+fn writer_loop(db: &Database, snapshot: &SharedSnapshot, requests: &mpsc::Receiver<WriteRequest>) {
     while let Ok(first) = requests.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -92,6 +127,8 @@ fn writer_loop(db: &Database, requests: &mpsc::Receiver<WriteRequest>) {
             }
         }
         let result = commit_batch(db, &batch);
+        // Even a failed commit may have changed what a new read transaction sees.
+        snapshot.drop_current();
         for request in batch {
             let answer = match &result {
                 Ok(()) => Ok(()),
@@ -135,8 +172,7 @@ fn io(e: impl fmt::Display) -> Error {
 impl Backend for Embedded {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         check_key(key)?;
-        let txn = self.db.begin_read().map_err(io)?;
-        let table = txn.open_table(TABLE).map_err(io)?;
+        let table = self.snapshot.get(&self.db)?;
         Ok(table.get(key).map_err(io)?.map(|v| v.value().to_vec()))
     }
 
@@ -170,6 +206,7 @@ impl Drop for Embedded {
     /// Closes the queue and waits for the writer to finish what was queued, so the file is
     /// closed (and can be reopened) when the backend is gone.
     fn drop(&mut self) {
+        self.snapshot.drop_current();
         drop(self.writer.take());
         if let Some(t) = self.writer_thread.take() {
             // A panicked writer has nothing left to flush.
