@@ -18,7 +18,7 @@
 use std::fmt;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
 use std::thread;
 
 use redb::{Database, Durability, ReadOnlyTable, ReadableDatabase as _, TableDefinition};
@@ -43,11 +43,14 @@ type Snapshot = Arc<ReadOnlyTable<&'static str, &'static [u8]>>;
 struct SharedSnapshot(Mutex<Option<Snapshot>>);
 
 impl SharedSnapshot {
+    /// The slot, even after a panic while it was held: it only ever holds a whole snapshot or
+    /// none, and a writer must always be able to drop it.
+    fn slot(&self) -> MutexGuard<'_, Option<Snapshot>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn get(&self, db: &Database) -> Result<Snapshot> {
-        let mut slot = self
-            .0
-            .lock()
-            .map_err(|_| Error::Io("a reader panicked".into()))?;
+        let mut slot = self.slot();
         if let Some(s) = &*slot {
             return Ok(Arc::clone(s));
         }
@@ -58,9 +61,7 @@ impl SharedSnapshot {
 
     /// Called by the writer after each commit: later reads open a snapshot that has it.
     fn drop_current(&self) {
-        if let Ok(mut slot) = self.0.lock() {
-            *slot = None;
-        }
+        *self.slot() = None;
     }
 }
 
