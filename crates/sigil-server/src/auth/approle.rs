@@ -16,7 +16,8 @@ use sigil_storage::Page;
 use tokio::sync::Mutex;
 
 use crate::api::{
-    ApiError, Operation, Request, Response, bool_field, duration_field, strings_field, u64_field,
+    ApiError, Operation, Request, Response, bool_field, duration_field, random_uuid, strings_field,
+    u64_field,
 };
 use crate::auth::cidr;
 use crate::auth::token::{TokenParams, TokenStore};
@@ -99,14 +100,6 @@ fn valid_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'))
-}
-
-/// A random UUID-formatted identifier from the system RNG (122 random bits).
-fn random_uuid() -> Result<String, ApiError> {
-    let bytes: [u8; 16] = sigil_core::random::array().map_err(ApiError::internal)?;
-    Ok(uuid::Builder::from_random_bytes(bytes)
-        .into_uuid()
-        .to_string())
 }
 
 fn no_token_bound_cidrs(data: &Map<String, Value>) -> Result<(), ApiError> {
