@@ -66,13 +66,13 @@ mod verbatim;
 #[cfg(test)]
 mod tests;
 
-// What the SPIFFE identity engine shares: key types, serials, dates and CSR checks.
-pub(crate) use ca::{KeySpec, at, expiry, private_key_pem, random_serial, serial_colons};
+// What the SPIFFE identity engine shares: key types, leaf keys, serials, dates and CSR checks.
+pub(crate) use ca::{KeySpec, at, expiry, random_serial, serial_colons};
 pub(crate) use issue::with_verified_csr;
 pub(crate) use key_format::{KeyFormat, LeafKey};
 pub(crate) use role::{glob_match, is_hostname};
 
-use ca::{RootRequest, normalize_serial, serial_key};
+use ca::{RootRequest, normalize_serial, private_key_pem, serial_key};
 use issue::{Format, LeafContext, Mode, Names, requested_ttl, sign_leaf, validity};
 use revoke::CrlForm;
 use role::{Role, check_role_name};
