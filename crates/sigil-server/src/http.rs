@@ -100,6 +100,7 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
+        let connection = core.activity().connection();
         let core = Arc::clone(&core);
         let service = move |certs: Option<Arc<Vec<Vec<u8>>>>| {
             hyper::service::service_fn(move |req| {
@@ -117,6 +118,7 @@ pub async fn serve(
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
+                    let _connection = connection;
                     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
                         .await
                     {
@@ -140,6 +142,7 @@ pub async fn serve(
             }
             None => {
                 tokio::spawn(async move {
+                    let _connection = connection;
                     let conn = builder
                         .serve_connection(TokioIo::new(stream), service(None))
                         .into_owned();
@@ -166,6 +169,7 @@ async fn handle(
     conn: Connection,
     max_request_size: usize,
 ) -> HttpResponse {
+    let _request = core.activity().request();
     let started = Instant::now();
     let method = req.method().clone();
     let method_label = method_label(&method);

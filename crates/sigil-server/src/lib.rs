@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod activity;
 pub mod api;
 pub mod audit;
 pub mod auth;

@@ -859,3 +859,60 @@ async fn an_exchange_is_the_request_and_response_records_in_one_write() {
         .unwrap_err();
     assert_eq!(err.status(), 500);
 }
+
+/// How many records the sink's writes hold in all.
+fn records_in(writes: &[Vec<u8>]) -> usize {
+    writes
+        .iter()
+        .map(|w| w.split(|b| *b == b'\n').count())
+        .sum()
+}
+
+#[tokio::test]
+async fn concurrent_requests_share_one_write() {
+    let activity = Arc::new(Activity::default());
+    let broker = Arc::new(AuditBroker::new(Duration::from_secs(5), 64).watching(activity.clone()));
+    let (gate, writes) = gated(&broker, "g");
+    open(&gate);
+    let _connections: Vec<_> = (0..8).map(|_| activity.connection()).collect();
+    // The first request to reach the idle queue yields before writing; the other seven
+    // queue their records meanwhile, and its one write carries all eight.
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let broker = broker.clone();
+            tokio::spawn(async move { broker.log_request(&auth(), &request(), &mount()).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let writes = writes.lock().unwrap();
+    assert_eq!(writes.len(), 1);
+    assert_eq!(records_in(&writes), 8);
+}
+
+#[tokio::test]
+async fn a_request_cancelled_while_it_yields_still_drains_the_queue() {
+    let activity = Arc::new(Activity::default());
+    let broker = AuditBroker::new(Duration::from_secs(5), 16).watching(activity.clone());
+    let (gate, writes) = gated(&broker, "g");
+    open(&gate);
+    let _others = (activity.connection(), activity.connection());
+    let (auth, req, mount) = (auth(), request(), mount());
+    // One poll queues the record and leaves the request yielding, in charge of the drain;
+    // then its client goes away.
+    let mut first = Box::pin(broker.log_request(&auth, &req, &mount));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(first.as_mut().poll(&mut cx).is_pending());
+    drop(first);
+    // Its record is written all the same, and the queue serves the next request at once
+    // rather than after the 5 s timeout.
+    tokio::time::timeout(
+        Duration::from_secs(1),
+        broker.log_request(&auth, &req, &mount),
+    )
+    .await
+    .expect("the queue was left waiting on a cancelled request")
+    .unwrap();
+    assert_eq!(records_in(&writes.lock().unwrap()), 2);
+}

@@ -106,7 +106,8 @@ impl Active {
             auth.insert(Arc::new(build_mount(&root, entry, true, &tokens)?));
         }
 
-        let audit = AuditBroker::new(config.audit_timeout, crate::audit::DEFAULT_QUEUE);
+        let audit = AuditBroker::new(config.audit_timeout, crate::audit::DEFAULT_QUEUE)
+            .watching(Arc::clone(core.activity()));
         for (name, device) in &config.audit_devices {
             let salt = salt_for(&root, name).await?;
             audit.enable(name.trim_end_matches('/'), device.clone(), &salt)?;

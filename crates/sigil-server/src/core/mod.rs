@@ -23,6 +23,7 @@ use sigil_core::encoding::Encoding;
 use sigil_storage::Backend;
 
 pub use self::active::Active;
+use crate::activity::Activity;
 use crate::api::{ApiError, Request, Response};
 use crate::audit::DeviceConfig;
 use crate::metrics::Metrics;
@@ -74,6 +75,7 @@ pub struct Core {
     /// The serving state, for the request path (no lock held across a request).
     active: RwLock<Option<Arc<Active>>>,
     metrics: Arc<Metrics>,
+    activity: Arc<Activity>,
 }
 
 impl std::fmt::Debug for Core {
@@ -116,6 +118,7 @@ impl Core {
             seal: tokio::sync::Mutex::new(Some(state)),
             active: RwLock::new(None),
             metrics: Arc::new(Metrics::default()),
+            activity: Arc::default(),
         });
         core.metrics.set_sealed(true);
         core.auto_unseal().await?;
@@ -125,6 +128,11 @@ impl Core {
     /// The metrics.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// The open connections and requests in progress, which the HTTP layer counts.
+    pub fn activity(&self) -> &Arc<Activity> {
+        &self.activity
     }
 
     /// The serving state, if unsealed.

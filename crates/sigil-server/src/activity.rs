@@ -1,0 +1,74 @@
+//! How busy the server is: open connections and requests in progress.
+//!
+//! The HTTP layer counts both; the audit broker reads them to decide whether a request
+//! about to write a device should first let the others reach their own records, so that
+//! one write carries them all (group commit; see the `audit` module). A connection counts
+//! from its accept to its close, a request from its headers to its response, so an
+//! HTTP/1.1 client with several connections and an HTTP/2 client with several streams both
+//! show as concurrent.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The server's open connections and requests in progress.
+#[derive(Debug, Default)]
+pub struct Activity {
+    connections: Arc<AtomicUsize>,
+    requests: Arc<AtomicUsize>,
+}
+
+/// One connection or request, counted until this drops.
+#[derive(Debug)]
+#[must_use = "it counts only while it is held"]
+pub struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn count(counter: &Arc<AtomicUsize>) -> Counted {
+    counter.fetch_add(1, Ordering::Relaxed);
+    Counted(Arc::clone(counter))
+}
+
+impl Activity {
+    /// Counts an open connection until the guard drops.
+    pub fn connection(&self) -> Counted {
+        count(&self.connections)
+    }
+
+    /// Counts a request in progress until the guard drops.
+    pub fn request(&self) -> Counted {
+        count(&self.requests)
+    }
+
+    /// Whether anything besides the caller's own connection and request is open: another
+    /// connection, or another request (an HTTP/2 stream) on the same one.
+    pub fn others(&self) -> bool {
+        self.connections.load(Ordering::Relaxed) > 1 || self.requests.load(Ordering::Relaxed) > 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_follow_the_guards() {
+        let activity = Activity::default();
+        assert!(!activity.others());
+        let conn = activity.connection();
+        let req = activity.request();
+        assert!(!activity.others(), "the caller alone");
+        let second = activity.request();
+        assert!(activity.others(), "two streams on one connection");
+        drop(second);
+        assert!(!activity.others());
+        let other = activity.connection();
+        assert!(activity.others(), "another connection, even idle");
+        drop((other, req, conn));
+        assert!(!activity.others());
+    }
+}
