@@ -34,6 +34,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::api::{ApiError, Operation, Request, Response};
 use crate::core::Core;
+use crate::json;
 
 /// Vault's default request size limit.
 pub const DEFAULT_MAX_REQUEST_SIZE: usize = 32 * 1024 * 1024;
@@ -389,18 +390,36 @@ async fn health(core: &Core, req: &Request, head: bool) -> HttpResponse {
     build(status, bytes, "application/json")
 }
 
-/// Vault's response envelope, serialized straight from the handler's response (no copy).
-#[derive(serde::Serialize)]
-struct Envelope<'a> {
-    request_id: &'a str,
-    lease_id: &'static str,
-    renewable: bool,
-    lease_duration: u64,
-    data: Option<&'a Map<String, Value>>,
-    wrap_info: Option<()>,
-    warnings: Option<&'a [String]>,
-    auth: Option<&'a crate::api::Auth>,
-    mount_type: &'static str,
+/// Vault's response envelope of a non-`sys/` response, written straight from the handler's
+/// response (no copy), with the strings written by [`json`].
+fn envelope(resp: &Response, request_id: &str) -> Vec<u8> {
+    const NULL: &[u8] = b"null";
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(br#"{"request_id":"#);
+    json::write_str(&mut out, request_id);
+    out.extend_from_slice(br#","lease_id":"","renewable":false,"lease_duration":"#);
+    out.extend_from_slice(resp.lease_duration.to_string().as_bytes());
+    out.extend_from_slice(br#","data":"#);
+    match &resp.data {
+        Some(data) => json::write_map(&mut out, data),
+        None => out.extend_from_slice(NULL),
+    }
+    out.extend_from_slice(br#","wrap_info":null,"warnings":"#);
+    if resp.warnings.is_empty() {
+        out.extend_from_slice(NULL);
+    } else {
+        json::write_strs(&mut out, &resp.warnings);
+    }
+    out.extend_from_slice(br#","auth":"#);
+    match &resp.auth {
+        // A token's fields always serialize, and a Vec cannot fail.
+        Some(auth) => {
+            let _ = serde_json::to_writer(&mut out, auth);
+        }
+        None => out.extend_from_slice(NULL),
+    }
+    out.extend_from_slice(br#","mount_type":""}"#);
+    out
 }
 
 fn success_response(resp: &Response, request_id: &str, sys: bool) -> HttpResponse {
@@ -415,20 +434,9 @@ fn success_response(resp: &Response, request_id: &str, sys: bool) -> HttpRespons
         return build(204, Bytes::new(), "application/json");
     }
     if !sys {
-        let envelope = Envelope {
-            request_id,
-            lease_id: "",
-            renewable: false,
-            lease_duration: resp.lease_duration,
-            data: resp.data.as_ref(),
-            wrap_info: None,
-            warnings: (!resp.warnings.is_empty()).then_some(resp.warnings.as_slice()),
-            auth: resp.auth.as_ref(),
-            mount_type: "",
-        };
         return build(
             resp.status.unwrap_or(200),
-            Bytes::from(serde_json::to_vec(&envelope).unwrap_or_default()),
+            Bytes::from(envelope(resp, request_id)),
             "application/json",
         );
     }
@@ -542,5 +550,60 @@ mod tests {
         assert!(!with("application/json"));
         assert!(!with("application/ocsp-requests"));
         assert!(!is_ocsp_request(&hyper::HeaderMap::new()));
+    }
+
+    /// The envelope as serde writes it from a struct, field by field.
+    #[derive(serde::Serialize)]
+    struct Envelope<'a> {
+        request_id: &'a str,
+        lease_id: &'static str,
+        renewable: bool,
+        lease_duration: u64,
+        data: Option<&'a Map<String, Value>>,
+        wrap_info: Option<()>,
+        warnings: Option<&'a [String]>,
+        auth: Option<&'a crate::api::Auth>,
+        mount_type: &'static str,
+    }
+
+    #[test]
+    fn the_envelope_is_the_one_serde_writes() {
+        let data = json!({"ciphertext": "vault:v1:abc+/=", "key_version": 3,
+            "nested": {"list": ["a", "b\"\n"], "n": null, "f": 1.25}});
+        let mut responses = vec![
+            Response::data(data.as_object().unwrap().clone()),
+            Response::empty(),
+        ];
+        let mut with_auth = Response::empty();
+        with_auth.auth = Some(crate::api::Auth {
+            client_token: "hvs.abc".into(),
+            accessor: "acc".into(),
+            policies: vec!["default".into(), "q\"uote".into()],
+            lease_duration: 3600,
+            renewable: true,
+            ..Default::default()
+        });
+        with_auth.warnings = vec!["careful \u{1}".into()];
+        with_auth.lease_duration = 42;
+        responses.push(with_auth);
+        for resp in &responses {
+            let expected = serde_json::to_vec(&Envelope {
+                request_id: "id-\"1\"",
+                lease_id: "",
+                renewable: false,
+                lease_duration: resp.lease_duration,
+                data: resp.data.as_ref(),
+                wrap_info: None,
+                warnings: (!resp.warnings.is_empty()).then_some(resp.warnings.as_slice()),
+                auth: resp.auth.as_ref(),
+                mount_type: "",
+            })
+            .unwrap();
+            let ours = envelope(resp, "id-\"1\"");
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                String::from_utf8(expected).unwrap()
+            );
+        }
     }
 }

@@ -25,6 +25,7 @@ pub mod engine;
 mod fetch;
 pub mod http;
 pub mod identity;
+mod json;
 pub mod kv;
 pub mod metrics;
 pub mod mounts;
