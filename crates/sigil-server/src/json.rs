@@ -1,4 +1,5 @@
-//! JSON text for the response envelope, written faster than `serde_json` writes it.
+//! JSON text for the response envelope and the audit records, written faster than
+//! `serde_json` writes it.
 //!
 //! The output is byte for byte what `serde_json::to_vec` writes (compact), as the tests
 //! check. Only the speed differs: nearly every string the server writes (base64, hex,

@@ -6,11 +6,14 @@
 //! a request into a serialized JSON object; `chain` adds `seq` and `prev`, `device` writes the
 //! line.
 //!
-//! Records are written straight from borrowed, typed blocks: strings are HMACed as they are
-//! serialized and the `auth` and `request` blocks a request's records share are serialized
-//! once. No intermediate JSON tree is built: the audit log is on every request's path, and
-//! the tree's allocations used to cost as much as the request itself (`bench/server.sh`).
-//! Members are written in name order, as a JSON object map sorts them.
+//! Records are written straight from the request, member by member, with the JSON writers
+//! of `json`: strings are HMACed as they are written, and the `auth` and `request` blocks a
+//! request's records share are written once. No intermediate JSON tree is built, and serde
+//! is not used either: the audit log is on every request's path, where the tree's
+//! allocations used to cost as much as the request itself, and serde_json's byte-by-byte
+//! escaping of every string cost a few per cent more (`bench/server.sh`). Members are
+//! written in name order, as a JSON object map sorts them, so a record is exactly what
+//! `serde_json` writes for its parsed value (the tests check this).
 //!
 //! What is HMACed: every string inside request `data` and response `data` (walking nested
 //! objects and arrays; numbers, bools and null stay clear, as in Vault), the request's
@@ -21,14 +24,12 @@
 
 use std::fmt;
 
-use serde::ser::{SerializeMap, SerializeSeq};
-use serde::{Serialize, Serializer};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sigil_core::SecretString;
 use sigil_core::hash::{MacAlgorithm, MacKey};
 
-use crate::api::{ApiError, Auth, Request, Response};
+use crate::api::{ApiError, Request, Response};
+use crate::json;
 pub(crate) use crate::time::rfc3339_nanos;
 
 /// The caller's identity as the audit log records it (Vault's `auth` block of a record).
@@ -129,51 +130,108 @@ impl fmt::Debug for Salt {
     }
 }
 
-/// A JSON object written with every string inside replaced by its HMAC, except under a key
-/// in `clear` (at any depth).
-struct Hashed<'a> {
-    salt: &'a Salt,
-    map: &'a Map<String, Value>,
-    clear: &'a [String],
+/// Writes JSON objects member by member: names are the record's own (plain ASCII,
+/// written as they are), values go through [`json`].
+struct Obj<'o> {
+    out: &'o mut Vec<u8>,
+    empty: bool,
 }
 
-/// One value under [`Hashed`].
-struct HashedValue<'a> {
-    salt: &'a Salt,
-    value: &'a Value,
-    clear: &'a [String],
-}
+impl<'o> Obj<'o> {
+    fn open(out: &'o mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Self { out, empty: true }
+    }
 
-impl Serialize for Hashed<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut out = s.serialize_map(Some(self.map.len()))?;
-        for (k, value) in self.map {
-            if self.clear.iter().any(|c| c == k) {
-                out.serialize_entry(k, value)?;
-            } else {
-                let (salt, clear) = (self.salt, self.clear);
-                out.serialize_entry(k, &HashedValue { salt, value, clear })?;
-            }
+    /// Starts the member `name`; the caller writes its value into the returned buffer.
+    fn key(&mut self, name: &str) -> &mut Vec<u8> {
+        if !std::mem::take(&mut self.empty) {
+            self.out.push(b',');
         }
-        out.end()
+        self.out.push(b'"');
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        self.out
+    }
+
+    fn str(&mut self, name: &str, value: &str) {
+        json::write_str(self.key(name), value);
+    }
+
+    fn strs(&mut self, name: &str, values: &[String]) {
+        json::write_strs(self.key(name), values);
+    }
+
+    fn map(&mut self, name: &str, map: &Map<String, Value>) {
+        json::write_map(self.key(name), map);
+    }
+
+    fn num(&mut self, name: &str, value: u64) {
+        let out = self.key(name);
+        out.extend_from_slice(value.to_string().as_bytes());
+    }
+
+    fn bool(&mut self, name: &str, value: bool) {
+        let out = self.key(name);
+        out.extend_from_slice(if value { b"true" } else { b"false" });
+    }
+
+    /// A value already written as JSON text.
+    fn raw(&mut self, name: &str, json: &[u8]) {
+        self.key(name).extend_from_slice(json);
+    }
+
+    /// `hmac-sha256:<hex>` of `value`: nothing in it needs escaping.
+    fn hmac(&mut self, name: &str, salt: &Salt, value: &str) {
+        write_hmac(self.key(name), salt, value);
+    }
+
+    fn close(self) {
+        self.out.push(b'}');
     }
 }
 
-impl Serialize for HashedValue<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let (salt, clear) = (self.salt, self.clear);
-        match self.value {
-            Value::String(v) => s.serialize_str(salt.hmac_into(v, &mut [0; HMAC_LEN])),
-            Value::Array(items) => {
-                let mut out = s.serialize_seq(Some(items.len()))?;
-                for value in items {
-                    out.serialize_element(&HashedValue { salt, value, clear })?;
-                }
-                out.end()
-            }
-            Value::Object(map) => Hashed { salt, map, clear }.serialize(s),
-            other => other.serialize(s),
+fn write_hmac(out: &mut Vec<u8>, salt: &Salt, value: &str) {
+    out.push(b'"');
+    out.extend_from_slice(salt.hmac_into(value, &mut [0; HMAC_LEN]).as_bytes());
+    out.push(b'"');
+}
+
+/// Writes `map` with every string inside replaced by its HMAC, except under a key in
+/// `clear` (at any depth).
+fn write_hashed_map(out: &mut Vec<u8>, salt: &Salt, map: &Map<String, Value>, clear: &[String]) {
+    out.push(b'{');
+    for (i, (key, value)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
         }
+        json::write_str(out, key);
+        out.push(b':');
+        if clear.iter().any(|c| c == key) {
+            json::write_value(out, value);
+        } else {
+            write_hashed(out, salt, value, clear);
+        }
+    }
+    out.push(b'}');
+}
+
+/// One value under [`write_hashed_map`].
+fn write_hashed(out: &mut Vec<u8>, salt: &Salt, value: &Value, clear: &[String]) {
+    match value {
+        Value::String(v) => write_hmac(out, salt, v),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_hashed(out, salt, item, clear);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => write_hashed_map(out, salt, map, clear),
+        scalar => json::write_value(out, scalar),
     }
 }
 
@@ -212,126 +270,53 @@ pub(crate) fn exchange_records(
     vec![shared.record(None), shared.record(Some((salt, outcome)))]
 }
 
-/// What every record of one request carries: the `auth` and `request` blocks, serialized.
+/// What every record of one request carries: the `auth` and `request` blocks, written.
 struct Shared<'a> {
     time: String,
-    auth: Box<RawValue>,
-    request: Box<RawValue>,
+    auth: Vec<u8>,
+    request: Vec<u8>,
     mount: &'a AuditMount,
-}
-
-/// A whole record; members in name order.
-#[derive(Serialize)]
-struct Record<'a> {
-    auth: &'a RawValue,
-    error: &'a str,
-    request: &'a RawValue,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response: Option<ResponseBlock<'a>>,
-    time: &'a str,
-    #[serde(rename = "type")]
-    kind: &'static str,
 }
 
 impl<'a> Shared<'a> {
     fn new(salt: &Salt, auth: &AuditAuth, req: &Request, mount: &'a AuditMount) -> Self {
         let ids = Ids::new(salt, auth, req);
-        let auth_b = AuthBlock {
-            accessor: ids.accessor.as_deref(),
-            client_token: ids.auth_token.as_deref(),
-            display_name: &auth.display_name,
-            metadata: &auth.metadata,
-            policies: &auth.policies,
-            policy_results: auth
-                .policy_results
-                .as_ref()
-                .map(|(allowed, granting)| PolicyResults {
-                    allowed: *allowed,
-                    granting_policies: Granting(granting),
-                }),
-            token_policies: &auth.token_policies,
-            token_ttl: auth.token_ttl,
-            token_type: &auth.token_type,
-        };
-        let request_b = RequestBlock {
-            client_token: ids.request_token.as_deref(),
-            client_token_accessor: ids.accessor.as_deref(),
-            data: (!req.data.is_empty()).then_some(Hashed {
-                salt,
-                map: &req.data,
-                clear: &mount.non_hmac_request_keys,
-            }),
-            id: &req.id,
-            mount_accessor: &mount.accessor,
-            mount_point: &mount.point,
-            mount_type: &mount.kind,
-            namespace: Namespace { id: "root" },
-            operation: req.operation.name(),
-            path: &req.path,
-            remote_address: req.remote_addr.map(|a| a.ip().to_string()),
-            remote_port: req.remote_addr.map(|a| a.port()),
-        };
         Self {
             time: rfc3339_nanos(req.time),
-            auth: raw(&auth_b),
-            request: raw(&request_b),
+            auth: auth_block(auth, &ids),
+            request: request_block(salt, req, mount, &ids),
             mount,
         }
     }
 
     /// The request record (`None`), or the response record of `outcome`.
     fn record(&self, outcome: Option<(&Salt, Result<&Response, &ApiError>)>) -> Vec<u8> {
-        let mount = self.mount;
-        let (response, error) = match outcome {
-            None => (None, String::new()),
-            Some((salt, outcome)) => {
-                let mut block = ResponseBlock {
-                    auth: None,
-                    data: None,
-                    mount_accessor: &mount.accessor,
-                    mount_point: &mount.point,
-                    mount_type: &mount.kind,
-                    warnings: None,
-                };
-                let error = match outcome {
-                    Ok(resp) => {
-                        block.data = resp.data.as_ref().map(|map| Hashed {
-                            salt,
-                            map,
-                            clear: &mount.non_hmac_response_keys,
-                        });
-                        block.auth = resp.auth.as_ref().map(|a| ResponseAuth::new(salt, a));
-                        block.warnings = Some(resp.warnings.as_slice());
-                        String::new()
-                    }
-                    // The body of a 404-with-data (KV v2 metadata) is not logged: the error
-                    // says enough.
-                    Err(e) => e.messages().join("; "),
-                };
-                (Some(block), error)
-            }
+        let mut out = Vec::with_capacity(self.auth.len() + self.request.len() + 512);
+        let mut record = Obj::open(&mut out);
+        record.raw("auth", &self.auth);
+        let error = match outcome {
+            // The body of a 404-with-data (KV v2 metadata) is not logged: the error says
+            // enough.
+            Some((_, Err(e))) => e.messages().join("; "),
+            _ => String::new(),
         };
-        let record = Record {
-            auth: &self.auth,
-            error: &error,
-            request: &self.request,
-            kind: if response.is_some() {
+        record.str("error", &error);
+        record.raw("request", &self.request);
+        if let Some((salt, outcome)) = outcome {
+            response_block(record.key("response"), salt, self.mount, outcome.ok());
+        }
+        record.str("time", &self.time);
+        record.str(
+            "type",
+            if outcome.is_some() {
                 "response"
             } else {
                 "request"
             },
-            response,
-            time: &self.time,
-        };
-        // Borrowed strings, numbers and maps of JSON values always serialize.
-        serde_json::to_vec(&record).unwrap_or_default()
+        );
+        record.close();
+        out
     }
-}
-
-/// `value` serialized once, to be written into several records.
-fn raw(value: &impl Serialize) -> Box<RawValue> {
-    // Borrowed strings, numbers and maps of JSON values always serialize.
-    serde_json::value::to_raw_value(value).unwrap_or_default()
 }
 
 /// The HMACs of the caller's token and accessor, computed once for all the blocks of a
@@ -371,116 +356,101 @@ impl Ids {
 }
 
 /// The caller's `auth` block.
-#[derive(Serialize)]
-struct AuthBlock<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    accessor: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_token: Option<&'a str>,
-    display_name: &'a str,
-    metadata: &'a Map<String, Value>,
-    policies: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    policy_results: Option<PolicyResults<'a>>,
-    token_policies: &'a [String],
-    token_ttl: u64,
-    token_type: &'a str,
-}
-
-#[derive(Serialize)]
-struct PolicyResults<'a> {
-    allowed: bool,
-    granting_policies: Granting<'a>,
-}
-
-/// Policy names as Vault lists them: `[{"name": …, "type": "acl"}]`.
-struct Granting<'a>(&'a [String]);
-
-impl Serialize for Granting<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Policy<'a> {
-            name: &'a str,
-            #[serde(rename = "type")]
-            kind: &'static str,
-        }
-        s.collect_seq(self.0.iter().map(|name| Policy { name, kind: "acl" }))
+fn auth_block(auth: &AuditAuth, ids: &Ids) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    let mut block = Obj::open(&mut out);
+    if let Some(accessor) = &ids.accessor {
+        block.str("accessor", accessor);
     }
+    if let Some(token) = &ids.auth_token {
+        block.str("client_token", token);
+    }
+    block.str("display_name", &auth.display_name);
+    block.map("metadata", &auth.metadata);
+    block.strs("policies", &auth.policies);
+    if let Some((allowed, granting)) = &auth.policy_results {
+        let mut results = Obj::open(block.key("policy_results"));
+        results.bool("allowed", *allowed);
+        // Policy names as Vault lists them: `[{"name": …, "type": "acl"}]`.
+        let list = results.key("granting_policies");
+        list.push(b'[');
+        for (i, name) in granting.iter().enumerate() {
+            if i > 0 {
+                list.push(b',');
+            }
+            let mut policy = Obj::open(list);
+            policy.str("name", name);
+            policy.str("type", "acl");
+            policy.close();
+        }
+        list.push(b']');
+        results.close();
+    }
+    block.strs("token_policies", &auth.token_policies);
+    block.num("token_ttl", auth.token_ttl);
+    block.str("token_type", &auth.token_type);
+    block.close();
+    out
 }
 
 /// The `request` block.
-#[derive(Serialize)]
-struct RequestBlock<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_token: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_token_accessor: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<Hashed<'a>>,
-    id: &'a str,
-    mount_accessor: &'a str,
-    mount_point: &'a str,
-    mount_type: &'a str,
-    namespace: Namespace,
-    operation: &'a str,
-    path: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    remote_address: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    remote_port: Option<u16>,
-}
-
-#[derive(Serialize)]
-struct Namespace {
-    id: &'static str,
-}
-
-/// The `response` block.
-#[derive(Serialize)]
-struct ResponseBlock<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    auth: Option<ResponseAuth<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<Hashed<'a>>,
-    mount_accessor: &'a str,
-    mount_point: &'a str,
-    mount_type: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    warnings: Option<&'a [String]>,
-}
-
-/// A token issued by the request, as its response record shows it.
-#[derive(Serialize)]
-struct ResponseAuth<'a> {
-    accessor: String,
-    client_token: String,
-    entity_id: &'a str,
-    identity_policies: &'a [String],
-    metadata: &'a Map<String, Value>,
-    num_uses: u64,
-    orphan: bool,
-    policies: &'a [String],
-    renewable: bool,
-    token_policies: &'a [String],
-    token_ttl: u64,
-    token_type: &'a str,
-}
-
-impl<'a> ResponseAuth<'a> {
-    fn new(salt: &Salt, a: &'a Auth) -> Self {
-        Self {
-            accessor: salt.hmac(&a.accessor),
-            client_token: salt.hmac(&a.client_token),
-            entity_id: &a.entity_id,
-            identity_policies: &a.identity_policies,
-            metadata: &a.metadata,
-            num_uses: a.num_uses,
-            orphan: a.orphan,
-            policies: &a.policies,
-            renewable: a.renewable,
-            token_policies: &a.token_policies,
-            token_ttl: a.lease_duration,
-            token_type: &a.token_type,
-        }
+fn request_block(salt: &Salt, req: &Request, mount: &AuditMount, ids: &Ids) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    let mut block = Obj::open(&mut out);
+    if let Some(token) = &ids.request_token {
+        block.str("client_token", token);
     }
+    if let Some(accessor) = &ids.accessor {
+        block.str("client_token_accessor", accessor);
+    }
+    if !req.data.is_empty() {
+        let clear = &mount.non_hmac_request_keys;
+        write_hashed_map(block.key("data"), salt, &req.data, clear);
+    }
+    block.str("id", &req.id);
+    block.str("mount_accessor", &mount.accessor);
+    block.str("mount_point", &mount.point);
+    block.str("mount_type", &mount.kind);
+    block.raw("namespace", br#"{"id":"root"}"#);
+    block.str("operation", req.operation.name());
+    block.str("path", &req.path);
+    if let Some(addr) = req.remote_addr {
+        block.str("remote_address", &addr.ip().to_string());
+        block.num("remote_port", u64::from(addr.port()));
+    }
+    block.close();
+    out
+}
+
+/// The `response` block; `resp` is `None` for an error.
+fn response_block(out: &mut Vec<u8>, salt: &Salt, mount: &AuditMount, resp: Option<&Response>) {
+    let mut block = Obj::open(out);
+    if let Some(a) = resp.and_then(|r| r.auth.as_ref()) {
+        // A token issued by the request, as its response record shows it.
+        let mut auth = Obj::open(block.key("auth"));
+        auth.hmac("accessor", salt, &a.accessor);
+        auth.hmac("client_token", salt, &a.client_token);
+        auth.str("entity_id", &a.entity_id);
+        auth.strs("identity_policies", &a.identity_policies);
+        auth.map("metadata", &a.metadata);
+        auth.num("num_uses", a.num_uses);
+        auth.bool("orphan", a.orphan);
+        auth.strs("policies", &a.policies);
+        auth.bool("renewable", a.renewable);
+        auth.strs("token_policies", &a.token_policies);
+        auth.num("token_ttl", a.lease_duration);
+        auth.str("token_type", &a.token_type);
+        auth.close();
+    }
+    if let Some(data) = resp.and_then(|r| r.data.as_ref()) {
+        let clear = &mount.non_hmac_response_keys;
+        write_hashed_map(block.key("data"), salt, data, clear);
+    }
+    block.str("mount_accessor", &mount.accessor);
+    block.str("mount_point", &mount.point);
+    block.str("mount_type", &mount.kind);
+    if let Some(resp) = resp {
+        block.strs("warnings", &resp.warnings);
+    }
+    block.close();
 }

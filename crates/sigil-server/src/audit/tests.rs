@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use sigil_core::SecretBytes;
 
 use super::chain::Chain;
-use super::record::{Salt, request_record, response_record, rfc3339_nanos};
+use super::record::{Salt, exchange_records, request_record, response_record, rfc3339_nanos};
 use super::*;
 use crate::api::{Auth, Operation, Request, Response};
 
@@ -915,4 +915,58 @@ async fn a_request_cancelled_while_it_yields_still_drains_the_queue() {
     .expect("the queue was left waiting on a cancelled request")
     .unwrap();
     assert_eq!(records_in(&writes.lock().unwrap()), 2);
+}
+
+/// Records are written by hand; each must be exactly what serde_json writes for its parsed
+/// value (compact, members in name order, the same escapes), with escapes, nesting, clear
+/// keys, a new token and an error among the inputs.
+#[test]
+fn records_are_the_json_serde_writes_for_them() {
+    let s = salt();
+    let mut resp = Response::data(
+        json!({"value": SECRET, "nested": {"deep": [SECRET, 1.5, null, {"clear_resp": [1, "x\"y"]}]}, "clear_resp": {"a": "s\nhown"}, "ver": 3, "q\"k": "\u{1}"})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    resp.auth = Some(Auth {
+        client_token: "hvs.new-token-secret".into(),
+        accessor: "new-accessor-secret".into(),
+        policies: vec!["p".into(), "q\"".into()],
+        metadata: json!({"m": "v\\"}).as_object().unwrap().clone(),
+        lease_duration: 60,
+        ..Auth::default()
+    });
+    resp.warnings = vec!["careful".into()];
+    let mut a = auth();
+    a.metadata = json!({"role": "r\t1", "n": 5}).as_object().unwrap().clone();
+    a.display_name = "dísplay \"x\"".into();
+    let mut un = Request::new(Operation::Read, "sys/mounts");
+    un.time = UNIX_EPOCH;
+    let err = ApiError::bad("bad \"thing\"\n");
+    let req = request();
+    let records = [
+        request_record(&s, &a, &req, &mount()),
+        response_record(&s, &a, &req, &mount(), Ok(&resp)),
+        response_record(&s, &a, &req, &mount(), Err(&err)),
+        request_record(&s, &AuditAuth::default(), &un, &AuditMount::default()),
+        response_record(
+            &s,
+            &AuditAuth::default(),
+            &un,
+            &AuditMount::default(),
+            Ok(&Response::empty()),
+        ),
+    ];
+    let exchange = exchange_records(&s, &a, &req, &mount(), Ok(&resp));
+    for rec in records.iter().chain(&exchange) {
+        let text = std::str::from_utf8(rec).unwrap();
+        let value: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(text, serde_json::to_string(&value).unwrap());
+    }
+    assert_eq!(exchange, records[..2]);
+    assert_eq!(
+        parsed(&records[1])["response"]["data"]["clear_resp"]["a"],
+        "s\nhown"
+    );
 }
