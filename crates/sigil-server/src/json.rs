@@ -36,16 +36,7 @@ pub(crate) fn write_value(out: &mut Vec<u8>, value: &Value) {
     match value {
         Value::String(s) => write_str(out, s),
         Value::Object(map) => write_map(out, map),
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_value(out, item);
-            }
-            out.push(b']');
-        }
+        Value::Array(items) => write_array(out, items, write_value),
         // Null, bools and numbers, as serde_json writes them; a Vec cannot fail.
         scalar => {
             let _ = serde_json::to_writer(&mut *out, scalar);
@@ -69,12 +60,21 @@ pub(crate) fn write_map(out: &mut Vec<u8>, map: &Map<String, Value>) {
 
 /// Appends `items` as a JSON array of strings.
 pub(crate) fn write_strs(out: &mut Vec<u8>, items: &[String]) {
+    write_array(out, items, |out, item| write_str(out, item));
+}
+
+/// Appends `items` as a JSON array, each element written by `write`.
+pub(crate) fn write_array<T>(
+    out: &mut Vec<u8>,
+    items: &[T],
+    mut write: impl FnMut(&mut Vec<u8>, &T),
+) {
     out.push(b'[');
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_str(out, item);
+        write(out, item);
     }
     out.push(b']');
 }

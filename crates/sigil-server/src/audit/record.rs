@@ -221,14 +221,7 @@ fn write_hashed(out: &mut Vec<u8>, salt: &Salt, value: &Value, clear: &[String])
     match value {
         Value::String(v) => write_hmac(out, salt, v),
         Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_hashed(out, salt, item, clear);
-            }
-            out.push(b']');
+            json::write_array(out, items, |out, item| write_hashed(out, salt, item, clear));
         }
         Value::Object(map) => write_hashed_map(out, salt, map, clear),
         scalar => json::write_value(out, scalar),
@@ -372,18 +365,12 @@ fn auth_block(auth: &AuditAuth, ids: &Ids) -> Vec<u8> {
         let mut results = Obj::open(block.key("policy_results"));
         results.bool("allowed", *allowed);
         // Policy names as Vault lists them: `[{"name": …, "type": "acl"}]`.
-        let list = results.key("granting_policies");
-        list.push(b'[');
-        for (i, name) in granting.iter().enumerate() {
-            if i > 0 {
-                list.push(b',');
-            }
-            let mut policy = Obj::open(list);
+        json::write_array(results.key("granting_policies"), granting, |out, name| {
+            let mut policy = Obj::open(out);
             policy.str("name", name);
             policy.str("type", "acl");
             policy.close();
-        }
-        list.push(b']');
+        });
         results.close();
     }
     block.strs("token_policies", &auth.token_policies);
