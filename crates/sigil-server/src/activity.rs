@@ -3,44 +3,43 @@
 //! The HTTP layer counts both; the audit broker reads them to decide whether a request
 //! about to write a device should first let the others reach their own records, so that
 //! one write carries them all (group commit; see the `audit` module). A connection counts
-//! from its accept to its close, a request from its headers to its response, so an
-//! HTTP/1.1 client with several connections and an HTTP/2 client with several streams both
-//! show as concurrent.
+//! from the start of its task (just after accept) to its close, a request from its headers
+//! to its response, so an HTTP/1.1 client with several connections and an HTTP/2 client
+//! with several streams both show as concurrent.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The server's open connections and requests in progress.
 #[derive(Debug, Default)]
 pub struct Activity {
-    connections: Arc<AtomicUsize>,
-    requests: Arc<AtomicUsize>,
+    connections: AtomicUsize,
+    requests: AtomicUsize,
 }
 
 /// One connection or request, counted until this drops.
 #[derive(Debug)]
 #[must_use = "it counts only while it is held"]
-pub struct Counted(Arc<AtomicUsize>);
+pub struct Counted<'a>(&'a AtomicUsize);
 
-impl Drop for Counted {
+impl Drop for Counted<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-fn count(counter: &Arc<AtomicUsize>) -> Counted {
+fn count(counter: &AtomicUsize) -> Counted<'_> {
     counter.fetch_add(1, Ordering::Relaxed);
-    Counted(Arc::clone(counter))
+    Counted(counter)
 }
 
 impl Activity {
     /// Counts an open connection until the guard drops.
-    pub fn connection(&self) -> Counted {
+    pub fn connection(&self) -> Counted<'_> {
         count(&self.connections)
     }
 
     /// Counts a request in progress until the guard drops.
-    pub fn request(&self) -> Counted {
+    pub fn request(&self) -> Counted<'_> {
         count(&self.requests)
     }
 

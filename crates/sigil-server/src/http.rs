@@ -101,7 +101,7 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let connection = core.activity().connection();
+        let activity = Arc::clone(core.activity());
         let core = Arc::clone(&core);
         let service = move |certs: Option<Arc<Vec<Vec<u8>>>>| {
             hyper::service::service_fn(move |req| {
@@ -119,7 +119,7 @@ pub async fn serve(
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
-                    let _connection = connection;
+                    let _connection = activity.connection();
                     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
                         .await
                     {
@@ -143,7 +143,7 @@ pub async fn serve(
             }
             None => {
                 tokio::spawn(async move {
-                    let _connection = connection;
+                    let _connection = activity.connection();
                     let conn = builder
                         .serve_connection(TokioIo::new(stream), service(None))
                         .into_owned();
