@@ -18,6 +18,7 @@ pub mod audit;
 pub mod auth;
 pub mod barrier;
 pub mod bundle_endpoint;
+mod cache;
 pub(crate) mod client_cert;
 pub mod config;
 pub mod core;

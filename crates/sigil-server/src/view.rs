@@ -68,10 +68,17 @@ impl View {
     ) -> Result<Option<T>, ApiError> {
         match self.get(key).await? {
             None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|_| ApiError::internal(format!("stored entry at {key} is corrupt"))),
+            Some(bytes) => Self::parse_json(key, &bytes).map(Some),
         }
+    }
+
+    /// The JSON value in `bytes`, read from under `key`.
+    pub fn parse_json<T: serde::de::DeserializeOwned>(
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<T, ApiError> {
+        serde_json::from_slice(bytes)
+            .map_err(|_| ApiError::internal(format!("stored entry at {key} is corrupt")))
     }
 
     /// Stores `value` under `key`.

@@ -8,7 +8,7 @@ use super::{Harness, T0, request};
 use crate::api::{ApiError, Operation::*};
 use crate::engine::Engine;
 use crate::kv::KvV2;
-use crate::kv::v2::model::version_key;
+use crate::kv::v2::model::{metadata_key, version_key};
 
 pub(super) fn kv() -> Harness<KvV2> {
     Harness::new(KvV2::new())
@@ -413,6 +413,22 @@ async fn reads_racing_trimming_writes_see_whole_versions() {
     };
     writer.await.unwrap();
     reader.await.unwrap();
+}
+
+/// Reads take a secret's metadata from the engine's cache: a change made behind the engine's
+/// back (straight to storage) goes unseen until the engine's next write of any secret.
+#[tokio::test]
+async fn metadata_is_cached_between_writes() {
+    let h = kv();
+    put(&h, "app", json!({"user": "a"})).await;
+    get(&h, "app", None).await.unwrap();
+    h.view.delete(&metadata_key("app")).await.unwrap();
+    assert_eq!(get(&h, "app", None).await.unwrap()["data"]["user"], "a");
+    assert!(h.engine.exists("data/app", &h.view).await.unwrap());
+    // A failed write drops the cache too.
+    assert!(h.call(Update, "data/other", json!({})).await.is_err());
+    assert_eq!(get(&h, "app", None).await, Err(ApiError::NotFound));
+    assert!(!h.engine.exists("data/app", &h.view).await.unwrap());
 }
 
 #[tokio::test]

@@ -65,14 +65,16 @@ const READ_ATTEMPTS: usize = 16;
 /// was removed in between: the read starts over from the metadata, which now says so (or
 /// names a newer version).
 async fn live_version(
+    engine: &KvV2,
     req: &Request,
     view: &View,
     path: &str,
     field: &str,
 ) -> Result<(Map<String, Value>, Map<String, Value>), ApiError> {
     for _ in 0..READ_ATTEMPTS {
-        let meta = load_meta(view, path).await?.ok_or(ApiError::NotFound)?;
-        let (n, vm) = pick_version(&meta, &req.data)?;
+        let stored = engine.cached_meta(view, path).await?;
+        let meta = stored.meta.as_ref().ok_or(ApiError::NotFound)?;
+        let (n, vm) = pick_version(meta, &req.data)?;
         let block = meta.version_block(n, vm);
         if vm.destroyed || vm.is_deleted(unix_nanos(req.time)) {
             let mut body = Map::new();
@@ -93,8 +95,13 @@ async fn live_version(
 }
 
 /// `GET data/<path>[?version=N]`.
-pub(super) async fn read(req: &Request, view: &View, path: &str) -> Result<Response, ApiError> {
-    let (data, block) = live_version(req, view, path, "data").await?;
+pub(super) async fn read(
+    engine: &KvV2,
+    req: &Request,
+    view: &View,
+    path: &str,
+) -> Result<Response, ApiError> {
+    let (data, block) = live_version(engine, req, view, path, "data").await?;
     let mut out = Map::new();
     out.insert("data".into(), Value::Object(data));
     out.insert("metadata".into(), Value::Object(block));
@@ -102,11 +109,16 @@ pub(super) async fn read(req: &Request, view: &View, path: &str) -> Result<Respo
 }
 
 /// `GET subkeys/<path>[?depth=D&version=N]`: the data's shape with every leaf `null`.
-pub(super) async fn subkeys(req: &Request, view: &View, path: &str) -> Result<Response, ApiError> {
+pub(super) async fn subkeys(
+    engine: &KvV2,
+    req: &Request,
+    view: &View,
+    path: &str,
+) -> Result<Response, ApiError> {
     let depth = u64_field(&req.data, "depth")
         .map_err(|_| ApiError::bad("depth: expected a non-negative integer"))?
         .unwrap_or_default();
-    let (data, block) = live_version(req, view, path, "subkeys").await?;
+    let (data, block) = live_version(engine, req, view, path, "subkeys").await?;
     let mut out = Map::new();
     out.insert("subkeys".into(), Value::Object(shape(&data, depth, 1)));
     out.insert("metadata".into(), Value::Object(block));

@@ -65,8 +65,9 @@ pub(super) async fn read_config(view: &View) -> Result<Response, ApiError> {
 }
 
 /// `GET metadata/<path>`.
-pub(super) async fn read(view: &View, path: &str) -> Result<Response, ApiError> {
-    let meta = load_meta(view, path).await?.ok_or(ApiError::NotFound)?;
+pub(super) async fn read(engine: &KvV2, view: &View, path: &str) -> Result<Response, ApiError> {
+    let stored = engine.cached_meta(view, path).await?;
+    let meta = stored.meta.as_ref().ok_or(ApiError::NotFound)?;
     Ok(Response::data(meta.render()))
 }
 

@@ -7,12 +7,19 @@
 //! that writes parses and checks its whole input before it takes the secret's lock, and writes
 //! all it changes in one transaction while holding it. Reads take no lock: they see one
 //! transaction's metadata and data, or start over (see `data::live_version`).
+//!
+//! Reads of a secret's metadata outside a write go through a cache of the parsed metadata
+//! (see [`crate::cache`]): the router fences every request that may write. Reading it from
+//! storage (the barrier's decryption and a JSON parse) was a seventh of a `data` read's CPU.
+//! Only metadata is cached, never a secret's data.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 use crate::api::{ApiError, Operation, Request, Response};
+use crate::cache::{Entries, Fenced};
 use crate::engine::{Engine, split_first};
 use crate::kv::Stripes;
 use crate::view::View;
@@ -30,17 +37,75 @@ use model::{
 /// The lock-table name of the mount configuration; no secret path can contain a NUL.
 const CONFIG_LOCK: &str = "\0config";
 
+/// The most bytes of stored metadata the cache keeps; past it, reads go to storage.
+const MAX_CACHED_BYTES: usize = 4 << 20;
+
 /// The KV version 2 engine.
 pub struct KvV2 {
     locks: Stripes,
+    metas: Fenced<Metas>,
+}
+
+/// Metadata read from storage, by secret path.
+#[derive(Default)]
+struct Metas {
+    by_path: HashMap<String, Arc<StoredMeta>>,
+    /// Stored bytes (and path bytes) of everything in `by_path`.
+    bytes: usize,
+}
+
+impl Entries for Metas {
+    fn clear(&mut self) {
+        self.by_path.clear();
+        self.bytes = 0;
+    }
+}
+
+/// A secret's metadata as storage holds it, if it has any.
+struct StoredMeta {
+    meta: Option<KeyMetadata>,
+    size: usize,
 }
 
 impl KvV2 {
-    /// A KV v2 engine; all its state lives in the view it is handed.
+    /// A KV v2 engine; all its state lives in the view it is handed (the metadata cache
+    /// only holds what the view holds).
     pub fn new() -> Self {
         Self {
             locks: Stripes::new(),
+            metas: Fenced::new("kv metadata"),
         }
+    }
+
+    /// A secret's metadata, through the cache. Only for requests that do not write: a write
+    /// reads its metadata from storage under the secret's lock.
+    async fn cached_meta(&self, view: &View, path: &str) -> Result<Arc<StoredMeta>, ApiError> {
+        let load = async {
+            let key = metadata_key(path);
+            Ok(match view.get(&key).await? {
+                None => StoredMeta {
+                    meta: None,
+                    size: 0,
+                },
+                Some(bytes) => StoredMeta {
+                    meta: Some(View::parse_json(&key, &bytes)?),
+                    size: bytes.len() + path.len(),
+                },
+            })
+        };
+        self.metas
+            .read(
+                |m| m.by_path.get(path).cloned(),
+                load,
+                |m, stored| {
+                    let fits = m.bytes + stored.size <= MAX_CACHED_BYTES;
+                    if stored.meta.is_some() && fits && !m.by_path.contains_key(path) {
+                        m.bytes += stored.size;
+                        m.by_path.insert(path.to_owned(), stored);
+                    }
+                },
+            )
+            .await
     }
 }
 
@@ -65,9 +130,8 @@ fn secret_path(rest: &str) -> Result<&str, ApiError> {
     }
 }
 
-#[async_trait::async_trait]
-impl Engine for KvV2 {
-    async fn handle(&self, req: &Request, view: &View) -> Result<Response, ApiError> {
+impl KvV2 {
+    async fn route(&self, req: &Request, view: &View) -> Result<Response, ApiError> {
         use Operation::{Create, Delete, List, Patch, Read, Update};
         let (head, rest) = split_first(&req.path);
         let op = req.operation;
@@ -95,15 +159,15 @@ impl Engine for KvV2 {
                 let path = secret_path(rest)?;
                 match (head, op) {
                     // Reads take no lock (see `data::live_version`).
-                    ("data", Read) => data::read(req, view, path).await,
+                    ("data", Read) => data::read(self, req, view, path).await,
                     ("data", Patch) => self.write_data(req, view, path, true).await,
                     ("data", Delete) => self.delete_latest(req, view, path).await,
                     ("data", _) => self.write_data(req, view, path, false).await,
-                    ("metadata", Read) => metadata::read(view, path).await,
+                    ("metadata", Read) => metadata::read(self, view, path).await,
                     ("metadata", Patch) => self.write_metadata(req, view, path, true).await,
                     ("metadata", Delete) => self.delete_metadata(view, path).await,
                     ("metadata", _) => self.write_metadata(req, view, path, false).await,
-                    ("subkeys", _) => data::subkeys(req, view, path).await,
+                    ("subkeys", _) => data::subkeys(self, req, view, path).await,
                     _ => match versions::Action::from_route(head) {
                         Some(action) => self.change_versions(req, view, action, path).await,
                         None => Err(ApiError::UnsupportedPath),
@@ -112,13 +176,27 @@ impl Engine for KvV2 {
             }
         }
     }
+}
+
+#[async_trait::async_trait]
+impl Engine for KvV2 {
+    /// Routes `req`; a request that may write runs fenced from the metadata cache.
+    async fn handle(&self, req: &Request, view: &View) -> Result<Response, ApiError> {
+        if matches!(req.operation, Operation::Read | Operation::List) {
+            return self.route(req, view).await;
+        }
+        let guard = self.metas.write();
+        let answer = self.route(req, view).await;
+        guard.finish();
+        answer
+    }
 
     /// Vault's existence check: a write to `data/<path>` or `metadata/<path>` is a `create`
     /// when the secret has no metadata yet; every other write path is always an `update`.
     async fn exists(&self, path: &str, view: &View) -> Result<bool, ApiError> {
         match split_first(path) {
             ("data" | "metadata", rest) => match secret_path(rest) {
-                Ok(p) => Ok(load_meta(view, p).await?.is_some()),
+                Ok(p) => Ok(self.cached_meta(view, p).await?.meta.is_some()),
                 Err(_) => Ok(false),
             },
             _ => Ok(true),
