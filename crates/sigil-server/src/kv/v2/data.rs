@@ -83,7 +83,7 @@ async fn live_version(
             return Err(ApiError::NotFoundWith(body));
         }
         let data = view
-            .get_json::<Map<String, Value>>(&version_key(path, n))
+            .get_json::<Map<String, Value>>(&format!("{}{n}", stored.versions_dir))
             .await?;
         if let Some(data) = data {
             return Ok((data, block));

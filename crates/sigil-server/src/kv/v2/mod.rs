@@ -31,7 +31,7 @@ mod versions;
 
 use model::{
     CONFIG_KEY, Config, KeyMetadata, MAX_CUSTOM_KEY_LEN, MAX_CUSTOM_KEYS, MAX_CUSTOM_VALUE_LEN,
-    metadata_key,
+    metadata_key, versions_dir,
 };
 
 /// The lock-table name of the mount configuration; no secret path can contain a NUL.
@@ -61,9 +61,11 @@ impl Entries for Metas {
     }
 }
 
-/// A secret's metadata as storage holds it, if it has any.
+/// A secret's metadata as storage holds it, if it has any, with the storage folder of its
+/// versions (hashing the path for it was a fortieth of a read).
 struct StoredMeta {
     meta: Option<KeyMetadata>,
+    versions_dir: String,
     size: usize,
 }
 
@@ -85,12 +87,17 @@ impl KvV2 {
             Ok(match view.get(&key).await? {
                 None => StoredMeta {
                     meta: None,
+                    versions_dir: String::new(),
                     size: 0,
                 },
-                Some(bytes) => StoredMeta {
-                    meta: Some(View::parse_json(&key, &bytes)?),
-                    size: bytes.len() + path.len(),
-                },
+                Some(bytes) => {
+                    let versions_dir = versions_dir(path);
+                    StoredMeta {
+                        meta: Some(View::parse_json(&key, &bytes)?),
+                        size: bytes.len() + path.len() + versions_dir.len(),
+                        versions_dir,
+                    }
+                }
             })
         };
         self.metas

@@ -228,8 +228,13 @@ pub(crate) fn metadata_key(path: &str) -> String {
 
 /// The storage key of version `n` of `path`.
 pub(crate) fn version_key(path: &str, n: u64) -> String {
+    format!("{}{n}", versions_dir(path))
+}
+
+/// The storage folder of `path`'s versions: `version_key(path, n)` is this and `n`.
+pub(crate) fn versions_dir(path: &str) -> String {
     let hash = digest(HashAlgorithm::Sha256, path.as_bytes());
-    format!("versions/{}/{n}", hex_encode(&hash))
+    format!("versions/{}/", hex_encode(&hash))
 }
 
 #[cfg(test)]
