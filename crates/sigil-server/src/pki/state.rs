@@ -50,6 +50,13 @@ impl fmt::Debug for StateCache {
     }
 }
 
+/// Keeps `value` under `key` unless `map` is full.
+fn keep<T>(map: &mut HashMap<String, Arc<T>>, key: &str, value: Arc<T>) {
+    if map.len() < MAX_ENTRIES {
+        map.insert(key.to_owned(), value);
+    }
+}
+
 impl StateCache {
     /// The role `name` (an unknown one is the same error as without the cache).
     pub(super) async fn role(&self, view: &View, name: &str) -> Result<Arc<Role>, ApiError> {
@@ -57,11 +64,7 @@ impl StateCache {
             .read(
                 |s| s.roles.get(name).cloned(),
                 super::load_role(view, name),
-                |s, role| {
-                    if s.roles.len() < MAX_ENTRIES {
-                        s.roles.insert(name.to_owned(), role);
-                    }
-                },
+                |s, role| keep(&mut s.roles, name, role),
             )
             .await
     }
@@ -76,11 +79,7 @@ impl StateCache {
             .read(
                 |s| s.issuers.get(reference).cloned(),
                 issuers::resolve_issuer(view, reference),
-                |s, issuer| {
-                    if s.issuers.len() < MAX_ENTRIES {
-                        s.issuers.insert(reference.to_owned(), issuer);
-                    }
-                },
+                |s, issuer| keep(&mut s.issuers, reference, issuer),
             )
             .await
     }
