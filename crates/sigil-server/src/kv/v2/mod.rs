@@ -10,7 +10,7 @@
 //!
 //! Reads of a secret's metadata outside a write go through a cache of the parsed metadata
 //! (see [`crate::cache`]): the router fences every request that may write. Reading it from
-//! storage (the barrier's decryption and a JSON parse) was a seventh of a `data` read's CPU.
+//! storage (the barrier's decryption and a JSON parse) was about 5% of a `data` read's CPU.
 //! Only metadata is cached, never a secret's data.
 
 use std::collections::{BTreeMap, HashMap};
@@ -62,7 +62,7 @@ impl Entries for Metas {
 }
 
 /// A secret's metadata as storage holds it, if it has any, with the storage folder of its
-/// versions (hashing the path for it was a fortieth of a read).
+/// versions (hashing the path for it was about 1% of a read).
 struct StoredMeta {
     meta: Option<KeyMetadata>,
     versions_dir: String,
