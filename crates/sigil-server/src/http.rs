@@ -188,11 +188,11 @@ async fn handle(
             health(core, &r, method == Method::HEAD).await,
         ),
         Ok(r) => {
-            let label = core.mount_label(&r.path);
+            let mut label = String::new();
             let prometheus = r.path == "sys/metrics"
                 && crate::api::field_str(&r.data, "format").as_deref() == Some("prometheus");
             let sys = r.path.starts_with("sys/");
-            let outcome = core.handle(r).await;
+            let outcome = core.handle_labelled(r, &mut label).await;
             let response = match outcome {
                 Ok(resp) if prometheus => text_response(&resp),
                 Ok(resp) => success_response(&resp, &request_id, sys),

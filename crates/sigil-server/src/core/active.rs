@@ -140,11 +140,11 @@ impl Active {
         self.tokens.create_root(now).await
     }
 
-    /// The metrics label for a path.
-    pub(super) fn mount_label(&self, path: &str) -> String {
-        match self.target(path) {
+    /// The metrics label for a request's target.
+    fn mount_label(target: &Target) -> String {
+        match target {
             Target::Sys(_) => "sys/".into(),
-            Target::Mount { mount, auth, .. } if auth => format!("auth/{}", mount.entry.path),
+            Target::Mount { mount, auth, .. } if *auth => format!("auth/{}", mount.entry.path),
             Target::Mount { mount, .. } => mount.entry.path.clone(),
             Target::Nowhere => String::new(),
         }
@@ -175,8 +175,16 @@ impl Active {
     }
 
     /// Runs one request through the pipeline.
-    pub(super) async fn handle(&self, core: &Core, mut req: Request) -> Result<Response, ApiError> {
+    /// Handles one API call, first setting `label` to the metrics label of the mount it goes
+    /// to (routing it once for both).
+    pub(super) async fn handle(
+        &self,
+        core: &Core,
+        mut req: Request,
+        label: &mut String,
+    ) -> Result<Response, ApiError> {
         let target = self.target(&req.path);
+        *label = Self::mount_label(&target);
         let unauthenticated = match &target {
             Target::Mount { mount, rel, .. } => is_unauthenticated(mount.engine.as_ref(), rel),
             _ => false,

@@ -184,6 +184,19 @@ impl Core {
 
     /// Handles one API call.
     pub async fn handle(&self, req: Request) -> Result<Response, ApiError> {
+        self.handle_labelled(req, &mut String::new()).await
+    }
+
+    /// Handles one API call, setting `label` to the mount it is served by, for metrics
+    /// (`sys/`, `auth/token/`, `secret/`; empty when sealed or served by no mount).
+    pub async fn handle_labelled(
+        &self,
+        req: Request,
+        label: &mut String,
+    ) -> Result<Response, ApiError> {
+        if req.path == "sys" || req.path.starts_with("sys/") {
+            "sys/".clone_into(label);
+        }
         if let Some(sub) = req.path.strip_prefix("sys/") {
             match sub {
                 "init" => return self.sys_init(&req).await,
@@ -194,18 +207,7 @@ impl Core {
             }
         }
         let active = self.active().ok_or(ApiError::Sealed)?;
-        active.handle(self, req).await
-    }
-
-    /// The mount a path is served by, for metrics labels (`sys/`, `auth/token/`, `secret/`).
-    pub fn mount_label(&self, path: &str) -> String {
-        if path.starts_with("sys/") || path == "sys" {
-            return "sys/".into();
-        }
-        match self.active() {
-            Some(a) => a.mount_label(path),
-            None => String::new(),
-        }
+        active.handle(self, req, label).await
     }
 
     /// `sys/health`: the status code (after the query's overrides) and the body.

@@ -95,6 +95,10 @@ assert a != b and len(a) == 36, (a, b)
 r = expect(call("GET", "sys/metrics", params={"format": "prometheus"}), 200)
 assert r.headers["Content-Type"].startswith("text/plain"), r.headers
 assert "sigil_http_request_duration_seconds_count" in r.text and "sigil_core_sealed 0" in r.text, r.text[:500]
+# Requests are counted by the mount that served them, also when refused before the engine ran.
+for series in ('mount="secret/",method="GET",status="200"', 'mount="secret/",method="GET",status="403"',
+               'mount="auth/token/",method="GET",status="200"', 'mount="sys/",method="GET",status="200"'):
+    assert series in r.text, series
 expect(call("GET", "sys/metrics", token=None, params={"format": "prometheus"}), 403)
 
 # The KV pre-flight the CLI uses.
