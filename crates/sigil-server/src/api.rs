@@ -109,7 +109,9 @@ pub(crate) fn random_uuid() -> Result<String, ApiError> {
 fn request_id() -> Result<String, ApiError> {
     const IDS: usize = 64;
     thread_local! {
-        static POOL: RefCell<([u8; 16 * IDS], usize)> = const { RefCell::new(([0; 16 * IDS], 16 * IDS)) };
+        /// Random bytes, and how many of them are used.
+        static POOL: RefCell<([u8; 16 * IDS], usize)> =
+            const { RefCell::new(([0; 16 * IDS], 16 * IDS)) };
     }
     let bytes = POOL.with_borrow_mut(|(pool, used)| {
         if *used == pool.len() {
