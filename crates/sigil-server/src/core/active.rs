@@ -174,9 +174,8 @@ impl Active {
         }
     }
 
-    /// Runs one request through the pipeline.
-    /// Handles one API call, first setting `label` to the metrics label of the mount it goes
-    /// to (routing it once for both).
+    /// Runs one request through the pipeline, first setting `label` to the metrics label of
+    /// the mount it goes to (routing it once for both).
     pub(super) async fn handle(
         &self,
         core: &Core,

@@ -83,7 +83,7 @@ async fn live_version(
             return Err(ApiError::NotFoundWith(body));
         }
         let data = view
-            .get_json::<Map<String, Value>>(&format!("{}{n}", stored.versions_dir))
+            .get_json::<Map<String, Value>>(&stored.version_key(n))
             .await?;
         if let Some(data) = data {
             return Ok((data, block));

@@ -69,6 +69,13 @@ struct StoredMeta {
     size: usize,
 }
 
+impl StoredMeta {
+    /// The storage key of version `n` (what `model::version_key` gives, without hashing).
+    fn version_key(&self, n: u64) -> String {
+        format!("{}{n}", self.versions_dir)
+    }
+}
+
 impl KvV2 {
     /// A KV v2 engine; all its state lives in the view it is handed (the metadata cache
     /// only holds what the view holds).

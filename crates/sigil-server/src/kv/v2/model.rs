@@ -286,6 +286,12 @@ mod tests {
     }
 
     #[test]
+    fn version_keys_are_the_versions_folder_and_the_number() {
+        assert_eq!(version_key("a/b", 7), format!("{}7", versions_dir("a/b")));
+        assert!(versions_dir("a/b").starts_with("versions/") && versions_dir("a").ends_with('/'));
+    }
+
+    #[test]
     fn version_keys_are_flat_and_distinct() {
         assert_ne!(version_key("a", 1), version_key("a/1", 1));
         assert!(version_key("a/b/c", 2).ends_with("/2"));
