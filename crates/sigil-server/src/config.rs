@@ -71,6 +71,13 @@ fn default_spiffe_mount() -> String {
 pub struct Storage {
     /// Directory of the embedded store (created if missing; the database is `sigil.redb`).
     pub path: PathBuf,
+    /// Bytes of the database the store may keep in memory (default 16 MiB).
+    #[serde(default = "default_cache_size")]
+    pub cache_size: usize,
+}
+
+fn default_cache_size() -> usize {
+    sigil_storage::embedded::DEFAULT_CACHE_SIZE
 }
 
 /// `[[listener]]`.
@@ -387,6 +394,18 @@ mod tests {
             Config::parse(&format!("{base}bogus = 1\n")).is_err(),
             "unknown keys"
         );
+    }
+
+    #[test]
+    fn the_store_cache_has_a_bounded_default() {
+        let c = Config::parse("[storage]\npath = \"/a\"\n").unwrap();
+        assert_eq!(c.storage.cache_size, 16 * 1024 * 1024);
+        let c = Config::parse("[storage]\npath = \"/a\"\ncache_size = 1048576\n").unwrap();
+        assert_eq!(c.storage.cache_size, 1 << 20);
+        for bad in ["-1", "\"16MiB\"", "1.5"] {
+            let text = format!("[storage]\npath = \"/a\"\ncache_size = {bad}\n");
+            assert!(Config::parse(&text).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::seal::KeyFile;
 /// Runs a server from its configuration until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> Result<(), String> {
     let core_config = config.core()?;
-    let backend = open_storage(&config.storage.path)?;
+    let backend = open_storage(&config.storage.path, config.storage.cache_size)?;
     let core = Core::new(backend, core_config)
         .await
         .map_err(|e| format!("starting the core: {e}"))?;
@@ -156,7 +156,10 @@ pub async fn dev(opts: DevOptions, ready: impl FnOnce(&DevInfo)) -> Result<(), S
         audit_devices: vec![("file/".into(), DeviceConfig::file(audit_file.clone()))],
         ..CoreConfig::default()
     };
-    let backend = open_storage(&dir.join("data"))?;
+    let backend = open_storage(
+        &dir.join("data"),
+        sigil_storage::embedded::DEFAULT_CACHE_SIZE,
+    )?;
     let core = Core::new(backend, core_config)
         .await
         .map_err(|e| format!("starting the core: {e}"))?;
@@ -384,10 +387,10 @@ fn dev_certificates(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf), String> {
     Ok((ca_file, cert_file, key_file))
 }
 
-fn open_storage(dir: &Path) -> Result<Arc<dyn Backend>, String> {
+fn open_storage(dir: &Path, cache_size: usize) -> Result<Arc<dyn Backend>, String> {
     create_private_dir(dir)?;
     let file = dir.join("sigil.redb");
-    Embedded::open(&file)
+    Embedded::open_with_cache(&file, cache_size)
         .map(|b| Arc::new(b) as Arc<dyn Backend>)
         .map_err(|e| format!("opening {}: {e}", file.display()))
 }
