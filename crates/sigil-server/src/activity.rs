@@ -2,7 +2,8 @@
 //!
 //! The HTTP layer counts both; the audit broker reads them to decide whether a request
 //! about to write a device should first let the others reach their own records, so that
-//! one write carries them all (group commit; see the `audit` module). A connection counts
+//! one write carries them all (group commit; see the `audit` module), and the embedded store
+//! whether a write may commit on its request's thread (`sigil_storage::embedded`). A connection counts
 //! from the start of its task (just after accept) to its close, a request from its headers
 //! to its response, so an HTTP/1.1 client with several connections and an HTTP/2 client
 //! with several streams both show as concurrent.
@@ -48,6 +49,13 @@ impl Activity {
     pub fn others(&self) -> bool {
         self.connections.load(Ordering::Relaxed) > 1 || self.requests.load(Ordering::Relaxed) > 1
     }
+
+    /// Whether no request besides the caller's own is in progress. Unlike [`Self::others`],
+    /// idle connections (a client's pool, the dev agent's) do not count: nothing on them
+    /// waits for a thread.
+    pub fn no_other_request(&self) -> bool {
+        self.requests.load(Ordering::Relaxed) <= 1
+    }
 }
 
 #[cfg(test)]
@@ -65,9 +73,17 @@ mod tests {
         assert!(activity.others(), "two streams on one connection");
         drop(second);
         assert!(!activity.others());
+        assert!(activity.no_other_request());
         let other = activity.connection();
         assert!(activity.others(), "another connection, even idle");
-        drop((other, req, conn));
+        assert!(
+            activity.no_other_request(),
+            "an idle connection is no request"
+        );
+        let second = activity.request();
+        assert!(!activity.no_other_request());
+        drop((second, other, req, conn));
         assert!(!activity.others());
+        assert!(activity.no_other_request());
     }
 }

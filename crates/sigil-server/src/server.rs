@@ -27,9 +27,7 @@ use crate::seal::KeyFile;
 pub async fn run(config: Config) -> Result<(), String> {
     let core_config = config.core()?;
     let backend = open_storage(&config.storage.path, config.storage.cache_size)?;
-    let core = Core::new(backend, core_config)
-        .await
-        .map_err(|e| format!("starting the core: {e}"))?;
+    let core = start_core(backend, core_config).await?;
     let mut servers = Vec::new();
     let (stop, stopped) = watch::channel(false);
     for l in &config.listeners {
@@ -160,9 +158,7 @@ pub async fn dev(opts: DevOptions, ready: impl FnOnce(&DevInfo)) -> Result<(), S
         &dir.join("data"),
         sigil_storage::embedded::DEFAULT_CACHE_SIZE,
     )?;
-    let core = Core::new(backend, core_config)
-        .await
-        .map_err(|e| format!("starting the core: {e}"))?;
+    let core = start_core(backend, core_config).await?;
     let env_file = dir.join("env");
     let socket = dir.join("agent").join("api.sock");
     let listener = TcpListener::bind(opts.listen)
@@ -387,12 +383,23 @@ fn dev_certificates(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf), String> {
     Ok((ca_file, cert_file, key_file))
 }
 
-fn open_storage(dir: &Path, cache_size: usize) -> Result<Arc<dyn Backend>, String> {
+fn open_storage(dir: &Path, cache_size: usize) -> Result<Arc<Embedded>, String> {
     create_private_dir(dir)?;
     let file = dir.join("sigil.redb");
     Embedded::open_with_cache(&file, cache_size)
-        .map(|b| Arc::new(b) as Arc<dyn Backend>)
+        .map(Arc::new)
         .map_err(|e| format!("opening {}: {e}", file.display()))
+}
+
+/// Starts the core on `store`, then lets a write made while no other request is in progress
+/// commit on its own thread (see `sigil_storage::embedded`).
+async fn start_core(store: Arc<Embedded>, config: CoreConfig) -> Result<Arc<Core>, String> {
+    let core = Core::new(Arc::clone(&store) as Arc<dyn Backend>, config)
+        .await
+        .map_err(|e| format!("starting the core: {e}"))?;
+    let activity = Arc::clone(core.activity());
+    store.commit_inline_when(move || activity.no_other_request());
+    Ok(core)
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), String> {
