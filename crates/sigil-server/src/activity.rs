@@ -7,14 +7,34 @@
 //! from the start of its task (just after accept) to its close, a request from its headers
 //! to its response, so an HTTP/1.1 client with several connections and an HTTP/2 client
 //! with several streams both show as concurrent.
+//!
+//! It also hands out the one permit for a runtime thread to block in a disk write
+//! ([`Activity::claim_disk_write`]): an audit drain to a regular file and a lone storage
+//! commit both write on their request's thread, and sharing one permit keeps a stalled disk
+//! from holding more than one runtime thread, so the other keeps answering (`sys/health`
+//! among them).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The server's open connections and requests in progress.
 #[derive(Debug, Default)]
 pub struct Activity {
     connections: AtomicUsize,
     requests: AtomicUsize,
+    /// Whether a runtime thread holds the disk-write permit.
+    disk_write: AtomicBool,
+}
+
+/// The permit to block a runtime thread in a disk write, released when this drops.
+#[derive(Debug)]
+#[must_use = "the permit is released when it drops"]
+pub struct DiskWrite(Arc<Activity>);
+
+impl Drop for DiskWrite {
+    fn drop(&mut self) {
+        self.0.disk_write.store(false, Ordering::Release);
+    }
 }
 
 /// One connection or request, counted until this drops.
@@ -56,6 +76,15 @@ impl Activity {
     pub fn no_other_request(&self) -> bool {
         self.requests.load(Ordering::Relaxed) <= 1
     }
+
+    /// The permit to block this runtime thread in a disk write, unless another thread holds
+    /// it.
+    pub fn claim_disk_write(self: &Arc<Self>) -> Option<DiskWrite> {
+        self.disk_write
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+            .then(|| DiskWrite(Arc::clone(self)))
+    }
 }
 
 #[cfg(test)]
@@ -85,5 +114,14 @@ mod tests {
         drop((second, other, req, conn));
         assert!(!activity.others());
         assert!(activity.no_other_request());
+    }
+
+    #[test]
+    fn one_disk_write_permit_at_a_time() {
+        let activity = Arc::new(Activity::default());
+        let permit = activity.claim_disk_write().expect("free");
+        assert!(activity.claim_disk_write().is_none(), "held");
+        drop(permit);
+        assert!(activity.claim_disk_write().is_some(), "released on drop");
     }
 }

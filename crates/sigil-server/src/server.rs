@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use serde_json::json;
+use sigil_storage::embedded::InlinePermit;
 use sigil_storage::{Backend, Embedded};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -392,13 +393,20 @@ fn open_storage(dir: &Path, cache_size: usize) -> Result<Arc<Embedded>, String> 
 }
 
 /// Starts the core on `store`, then lets a write made while no other request is in progress
-/// commit on its own thread (see `sigil_storage::embedded`).
+/// commit on its own thread (see `sigil_storage::embedded`), with the one permit to block a
+/// runtime thread on the disk (shared with the audit log's writes).
 async fn start_core(store: Arc<Embedded>, config: CoreConfig) -> Result<Arc<Core>, String> {
     let core = Core::new(Arc::clone(&store) as Arc<dyn Backend>, config)
         .await
         .map_err(|e| format!("starting the core: {e}"))?;
     let activity = Arc::clone(core.activity());
-    store.commit_inline_when(move || activity.no_other_request());
+    store.commit_inline_when(move || {
+        if !activity.no_other_request() {
+            return None;
+        }
+        let permit = activity.claim_disk_write()?;
+        Some(Box::new(permit) as InlinePermit)
+    });
     Ok(core)
 }
 

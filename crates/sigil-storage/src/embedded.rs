@@ -7,9 +7,11 @@
 //! load, requests that arrive while an fsync is in flight share the next one. Requests stay
 //! atomic: a batch either commits as a whole or every request in it gets the error.
 //!
-//! A write with nothing to share its commit with skips the writer thread: when the owner says
-//! the server is otherwise idle ([`Embedded::commit_inline_when`]) and no other write is under
-//! way, the request commits on its own thread, as the audit log's writes do. Handing the
+//! A write with nothing to share its commit with skips the writer thread: when no other write
+//! is under way and the owner grants a permit to block the caller's thread
+//! ([`Embedded::commit_inline_when`]; the server grants it when no other request is in
+//! progress and no other runtime thread is blocked on the disk), the request commits on its
+//! own thread, as the audit log's writes do. Handing the
 //! write to the writer and the answer back cost two thread wake-ups, which on this VM came to
 //! a fifth of a lone `pki_issue`'s server CPU (`bench/server.sh` at c=1: 280 µs of CPU per
 //! issue with the hand-off, 224 µs without; 2,490 against 2,940 issues/s). Under load the
@@ -96,11 +98,15 @@ pub struct Embedded {
     committing: Arc<Mutex<()>>,
     /// Transactions submitted and not yet answered.
     pending: AtomicUsize,
-    /// Whether the server is otherwise idle (see [`Embedded::commit_inline_when`]).
-    idle: OnceLock<IdleCheck>,
+    /// Grants a write the right to commit on its caller's thread (see
+    /// [`Embedded::commit_inline_when`]).
+    inline: OnceLock<InlineGrant>,
 }
 
-type IdleCheck = Box<dyn Fn() -> bool + Send + Sync>;
+/// Lets a write commit on its caller's thread: held for the commit, dropped after it.
+pub type InlinePermit = Box<dyn Send>;
+
+type InlineGrant = Box<dyn Fn() -> Option<InlinePermit> + Send + Sync>;
 
 /// One transaction counted in [`Embedded::pending`] until this drops.
 struct Pending<'a> {
@@ -161,24 +167,25 @@ impl Embedded {
             path: path.to_owned(),
             committing,
             pending: AtomicUsize::new(0),
-            idle: OnceLock::new(),
+            inline: OnceLock::new(),
         })
     }
 
-    /// Lets a write commit on the caller's thread, without the writer thread, whenever `idle`
-    /// says the server has nothing else under way and no other write is pending (see the
-    /// module doc). The caller's thread then blocks for the commit's fsync, so `idle` must
-    /// answer no whenever other work could be waiting for that thread. Set once; later calls
-    /// are ignored. Without it every write goes through the writer thread.
-    pub fn commit_inline_when(&self, idle: impl Fn() -> bool + Send + Sync + 'static) {
-        let _ = self.idle.set(Box::new(idle));
+    /// Lets a write with no other write pending commit on the caller's thread, without the
+    /// writer thread, whenever `grant` gives it a permit (see the module doc). The caller's
+    /// thread then blocks for the commit's fsync, so `grant` must refuse whenever other work
+    /// could be waiting for that thread. The permit is dropped once the commit is done. Set
+    /// once; later calls are ignored. Without it every write goes through the writer thread.
+    pub fn commit_inline_when(
+        &self,
+        grant: impl Fn() -> Option<InlinePermit> + Send + Sync + 'static,
+    ) {
+        let _ = self.inline.set(Box::new(grant));
     }
 
-    /// Commits `ops` here if the server is idle and no commit is under way; `None` otherwise.
+    /// Commits `ops` here if granted and no commit is under way; `None` otherwise.
     fn commit_here(&self, ops: &[Op]) -> Option<Result<()>> {
-        if !self.idle.get().is_some_and(|idle| idle()) {
-            return None;
-        }
+        let _permit = (self.inline.get()?)()?;
         let _committing = self.committing.try_lock().ok()?;
         let result = commit(&self.db, [ops]);
         // As in the writer: even a failed commit may have changed what a new read sees.
@@ -359,7 +366,7 @@ mod tests {
     async fn conformance_committing_inline() {
         conformance_with(|path| {
             let db = Embedded::open(path).unwrap();
-            db.commit_inline_when(|| true);
+            db.commit_inline_when(|| Some(Box::new(())));
             db
         })
         .await;
@@ -402,7 +409,7 @@ mod tests {
     }
 
     /// Writes, reopens and reads `path`; with `asked`, lone writes commit inline and count
-    /// how often the idle check was asked.
+    /// how often a permit was asked for.
     async fn survives_reopening(path: &Path, asked: Option<&Arc<AtomicUsize>>) {
         {
             let db = Embedded::open(path).unwrap();
@@ -410,7 +417,7 @@ mod tests {
                 let asked = Arc::clone(asked);
                 db.commit_inline_when(move || {
                     asked.fetch_add(1, Ordering::Relaxed);
-                    true
+                    Some(Box::new(()))
                 });
             }
             db.put("a/b", b"1".to_vec()).await.unwrap();

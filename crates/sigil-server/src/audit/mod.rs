@@ -16,16 +16,18 @@
 //! yield would only wake an idle runtime thread. If the request is cancelled while it
 //! yields, its drain still runs as the request is dropped, so a queue it took charge of is
 //! never left waiting. Where that drain runs:
-//! - a regular file, on the request's own thread, when no other runtime thread is inside
-//!   an audit write: no hand-off to another thread, whose wake-ups cost more than the write
-//!   itself (`bench/server.sh`). A regular file's write waits only on the disk, as the
-//!   storage's own writes do;
-//! - anything else (stdout, a pipe, a device node, or a second concurrent drain), on the
-//!   blocking pool, since a reader that stops reading blocks the write indefinitely.
+//! - a regular file, on the request's own thread, when no other runtime thread is blocked
+//!   in a disk write (an audit drain or a lone storage commit: one permit,
+//!   [`Activity::claim_disk_write`]): no hand-off to another thread, whose wake-ups cost
+//!   more than the write itself (`bench/server.sh`). A regular file's write waits only on
+//!   the disk, as the storage's own writes do;
+//! - anything else (stdout, a pipe, a device node, or a drain while the permit is taken),
+//!   on the blocking pool, since a reader that stops reading blocks the write indefinitely.
 //!
 //! So a device that is stuck or failing holds no request longer than the timeout (except,
 //! for a regular file on a stalled disk, the one request draining it), holds at most one
-//! runtime thread, and never blocks the other devices; a full queue fails at once.
+//! runtime thread (with the storage, at most one in all), and never blocks the other
+//! devices; a full queue fails at once.
 //!
 //! Opening a file reads only its last line to continue the chain; run [`verify`] over the
 //! whole file to check it. A drain stuck in the kernel keeps its device's claim on the
@@ -40,7 +42,7 @@ mod device;
 mod record;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -74,8 +76,6 @@ pub struct AuditBroker {
     queue: usize,
     failures: AtomicU64,
     files: OpenFiles,
-    /// Set while a runtime thread drains a device inline: at most one at a time.
-    inline_drain: AtomicBool,
     /// The server's connections and requests, for group commit (see the module doc).
     activity: Arc<Activity>,
 }
@@ -119,7 +119,6 @@ impl AuditBroker {
             queue: queue.max(1),
             failures: AtomicU64::new(0),
             files: OpenFiles::default(),
-            inline_drain: AtomicBool::new(false),
             activity: Arc::default(),
         }
     }
@@ -323,8 +322,9 @@ impl AuditBroker {
     }
 
     /// Runs `writer`'s drain: inline for a regular file when this is a multi-threaded
-    /// runtime and no other runtime thread is draining, on the blocking pool otherwise (see
-    /// the module doc).
+    /// runtime and no other runtime thread is blocked in a disk write (the permit of
+    /// [`Activity::claim_disk_write`], shared with the store's inline commits), on the
+    /// blocking pool otherwise (see the module doc).
     fn drain(&self, writer: Arc<Writer>) {
         /// Batches an inline drain writes before handing the rest to the blocking pool,
         /// so that a request is not kept writing others' records for long.
@@ -333,15 +333,12 @@ impl AuditBroker {
             h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
                 && h.metrics().num_workers() > 1
         });
-        let inline = multi_threaded
-            && writer.is_regular_file()
-            && self
-                .inline_drain
-                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok();
-        if inline {
+        let permit = (multi_threaded && writer.is_regular_file())
+            .then(|| self.activity.claim_disk_write())
+            .flatten();
+        if let Some(permit) = permit {
             let more = writer.drain(INLINE_ROUNDS);
-            self.inline_drain.store(false, Ordering::Release);
+            drop(permit);
             if !more {
                 return;
             }

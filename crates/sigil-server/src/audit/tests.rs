@@ -662,6 +662,36 @@ async fn stuck_device_does_not_block_the_others() {
     open(&gate);
 }
 
+// A file is drained on the blocking pool while another runtime thread holds the one permit
+// to block on the disk (a lone storage commit holds it), and inline once it is free; either
+// way the permit is left as the drain found it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_drain_shares_the_disk_write_permit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    let activity = Arc::new(Activity::default());
+    let broker = AuditBroker::default().watching(activity.clone());
+    broker
+        .enable("file", DeviceConfig::file(&path), &salt_bytes())
+        .unwrap();
+    let held = activity.claim_disk_write().expect("free at first");
+    broker
+        .log_request(&auth(), &request(), &mount())
+        .await
+        .unwrap();
+    assert!(activity.claim_disk_write().is_none(), "still its holder's");
+    drop(held);
+    broker
+        .log_request(&auth(), &request(), &mount())
+        .await
+        .unwrap();
+    assert!(
+        activity.claim_disk_write().is_some(),
+        "released after the drain"
+    );
+    assert_eq!(verify_file(&path).last_seq, 2);
+}
+
 #[tokio::test]
 async fn restart_continues_the_chain() {
     let dir = tempfile::tempdir().unwrap();
