@@ -9,13 +9,13 @@
 //!
 //! A write with nothing to share its commit with skips the writer thread: when no other write
 //! is under way and the owner grants a permit to block the caller's thread
-//! ([`Embedded::commit_inline_when`]; the server grants it when no other request is in
+//! ([`Embedded::commit_inline_when`]; the server grants one when no other request is in
 //! progress and no other runtime thread is blocked on the disk), the request commits on its
-//! own thread, as the audit log's writes do. Handing the
-//! write to the writer and the answer back cost two thread wake-ups, which on this VM came to
-//! a fifth of a lone `pki_issue`'s server CPU (`bench/server.sh` at c=1: 280 µs of CPU per
-//! issue with the hand-off, 224 µs without; 2,490 against 2,940 issues/s). Under load the
-//! owner's predicate says no, and writes are folded into group commits as before.
+//! own thread, as the audit log's writes do. Handing the write to the writer and the answer
+//! back cost two thread wake-ups: an eighth to a fifth of a lone `pki_issue`'s server CPU on
+//! this VM (`bench/server.sh` at c=1: 253-280 µs of CPU per issue with the hand-off, 222-231
+//! without). Under load the owner grants no permit, and writes are folded into group commits
+//! as before.
 //!
 //! Reads use redb's MVCC read transactions directly on the caller's thread: they never wait for
 //! the writer and see every acknowledged write. Opening a read transaction and its table costs

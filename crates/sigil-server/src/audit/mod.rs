@@ -76,7 +76,8 @@ pub struct AuditBroker {
     queue: usize,
     failures: AtomicU64,
     files: OpenFiles,
-    /// The server's connections and requests, for group commit (see the module doc).
+    /// The server's connections and requests, for group commit, and the permit to drain a
+    /// file inline (see the module doc).
     activity: Arc<Activity>,
 }
 
