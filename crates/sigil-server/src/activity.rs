@@ -1,12 +1,12 @@
 //! How busy the server is: open connections and requests in progress.
 //!
-//! The HTTP layer counts both; the audit broker reads them to decide whether a request
+//! The HTTP layer counts both. The audit broker reads them to decide whether a request
 //! about to write a device should first let the others reach their own records, so that
-//! one write carries them all (group commit; see the `audit` module), and the embedded store
-//! whether a write may commit on its request's thread (`sigil_storage::embedded`). A connection counts
-//! from the start of its task (just after accept) to its close, a request from its headers
-//! to its response, so an HTTP/1.1 client with several connections and an HTTP/2 client
-//! with several streams both show as concurrent.
+//! one write carries them all (group commit; see the `audit` module); the embedded store,
+//! whether a write may commit on its request's thread (`sigil_storage::embedded`). A
+//! connection counts from the start of its task (just after accept) to its close, a request
+//! from its headers to its response, so an HTTP/1.1 client with several connections and an
+//! HTTP/2 client with several streams both show as concurrent.
 //!
 //! It also hands out the one permit for a runtime thread to block in a disk write
 //! ([`Activity::claim_disk_write`]): an audit drain to a regular file and a lone storage

@@ -1,7 +1,7 @@
 //! The embedded backend: one redb file, durable before acknowledgement, with group commit.
 //!
 //! redb allows one write transaction at a time and makes each durable with an fsync. Doing one
-//! fsync per request would cap writes at the disk's fsync rate (about 2,000/s here), so
+//! fsync per request would cap writes at the disk's fsync rate, so
 //! writes go through a single writer thread that drains whatever requests are queued, applies
 //! them in one write transaction, commits once, and only then acknowledges each of them. Under
 //! load, requests that arrive while an fsync is in flight share the next one. Requests stay
