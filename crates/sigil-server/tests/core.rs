@@ -367,6 +367,63 @@ async fn audit_fails_closed_and_sealing_answers_503() {
 }
 
 #[tokio::test]
+async fn only_api_enabled_audit_devices_can_be_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let configured = dir.path().join("configured.log");
+    let s = server_with(vec![("file/".into(), DeviceConfig::file(configured))]).await;
+    let listed = |r: Response| {
+        let mut names: Vec<String> = r.data.unwrap().keys().cloned().collect();
+        names.sort();
+        names
+    };
+
+    // The configuration file's device: refused, with the reason, and still recording.
+    let before = s.snapshot().await;
+    let refused = s
+        .call(&s.root, Operation::Delete, "sys/audit/file", json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), 400);
+    assert!(
+        refused.messages()[0].contains("configuration file"),
+        "{:?}",
+        refused.messages()
+    );
+    assert_eq!(s.snapshot().await, before);
+    let devices = s
+        .call(&s.root, Operation::Read, "sys/audit", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(listed(devices), ["file/"]);
+
+    // A device enabled through the API goes, and disabling it again is still a success.
+    let api_log = dir.path().join("api.log");
+    s.call(
+        &s.root,
+        Operation::Update,
+        "sys/audit/api",
+        json!({"type": "file", "options": {"file_path": api_log.to_str().unwrap()}}),
+    )
+    .await
+    .unwrap();
+    let devices = s
+        .call(&s.root, Operation::Read, "sys/audit", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(listed(devices), ["api/", "file/"]);
+    for _ in 0..2 {
+        s.call(&s.root, Operation::Delete, "sys/audit/api", json!({}))
+            .await
+            .unwrap();
+    }
+    let devices = s
+        .call(&s.root, Operation::Read, "sys/audit", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(listed(devices), ["file/"]);
+}
+
+#[tokio::test]
 async fn every_endpoint_refuses_no_token_and_an_incapable_one() {
     let s = server_with(vec![]).await;
     s.call(

@@ -427,7 +427,20 @@ impl Active {
         let before = table.len();
         table.retain(|e| e.path != path);
         if table.len() == before {
-            // Devices from the configuration file are not removable through the API.
+            let name = path.trim_end_matches('/');
+            if self
+                .audit
+                .list()?
+                .iter()
+                .any(|(n, _)| n.trim_end_matches('/') == name)
+            {
+                // Enabled, but not through the API: the configuration file owns it, and a
+                // success here would leave the caller believing it stopped.
+                return Err(ApiError::bad(format!(
+                    "audit device {path} is set in the configuration file; remove it there"
+                )));
+            }
+            // Nothing enabled there: disabling is idempotent, as in Vault.
             return Ok(Response::empty());
         }
         self.root.put_json(AUDIT_TABLE, &table).await?;
