@@ -10,6 +10,10 @@
 
 mod support;
 
+/// The allocator the `sigil` binary runs with: records are built in fresh buffers.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 

@@ -15,7 +15,7 @@
 //! This module does no I/O beyond reading the `BufRead` it is given.
 
 use std::fmt;
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 
 use serde_json::{Map, Value};
 use sigil_core::encoding;
@@ -59,29 +59,34 @@ impl Chain {
     /// write does not leave a gap.
     pub(crate) fn seal(&self, rec: &Map<String, Value>) -> Vec<u8> {
         // A map of JSON values always serializes.
-        self.seal_json(&serde_json::to_vec(rec).unwrap_or_default())
+        let object = serde_json::to_vec(rec).unwrap_or_default();
+        let mut line = Vec::with_capacity(object.len() + Self::SEAL_LEN);
+        self.seal_json_into(&object, &mut line);
+        line
     }
 
-    /// [`Chain::seal`] for a record already serialized as a JSON object (`{...}`): `prev`
-    /// and `seq` are appended as its last members. Callers serialize records on their own
-    /// threads, so the device's writer only appends, hashes and writes.
-    pub(crate) fn seal_json(&self, object: &[u8]) -> Vec<u8> {
+    /// The most sealing adds to a record: `,"prev":"<64 hex digits>","seq":<20 digits>`.
+    pub(crate) const SEAL_LEN: usize = 1 + 8 + 64 + 8 + 20;
+
+    /// [`Chain::seal`] for a record already serialized as a JSON object (`{...}`), appended
+    /// to `out` (at most [`Chain::SEAL_LEN`] bytes longer than `object`): `prev` and `seq`
+    /// become its last members. Callers serialize records on their own threads, so the
+    /// device's writer only appends, hashes and writes, and builds a batch in one buffer.
+    pub(crate) fn seal_json_into(&self, object: &[u8], out: &mut Vec<u8>) {
         let inner = object
             .strip_prefix(b"{")
             .and_then(|o| o.strip_suffix(b"}"))
             .unwrap_or_default();
-        let mut line = Vec::with_capacity(object.len() + 96);
-        line.push(b'{');
-        line.extend_from_slice(inner);
+        out.push(b'{');
+        out.extend_from_slice(inner);
         if !inner.is_empty() {
-            line.push(b',');
+            out.push(b',');
         }
-        line.extend_from_slice(b"\"prev\":\"");
-        line.extend_from_slice(self.prev.as_bytes());
-        line.extend_from_slice(b"\",\"seq\":");
-        line.extend_from_slice((self.seq + 1).to_string().as_bytes());
-        line.push(b'}');
-        line
+        out.extend_from_slice(b"\"prev\":\"");
+        out.extend_from_slice(self.prev.as_bytes());
+        out.extend_from_slice(b"\",\"seq\":");
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "{}}}", self.seq + 1);
     }
 
     /// Advances the chain past `line`, which was written.

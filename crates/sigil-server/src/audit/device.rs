@@ -69,10 +69,11 @@ impl DeviceConfig {
     }
 }
 
-/// Where a device's lines go. `write_line` writes `line` and a newline, and flushes; on
-/// error it leaves the destination as it was before the call if it can.
+/// Where a device's lines go. `write_lines` writes `lines` (whole lines, each ending in a
+/// newline) and flushes; on error it leaves the destination as it was before the call if it
+/// can.
 pub(crate) trait Sink: Send + 'static {
-    fn write_line(&mut self, line: &[u8]) -> io::Result<()>;
+    fn write_lines(&mut self, lines: &[u8]) -> io::Result<()>;
 
     /// Whether writes go to a regular file: they wait on the disk, never on a reader (a
     /// pipe, a terminal), so a request may write them on its own thread.
@@ -151,11 +152,8 @@ impl Sink for FileSink {
         self.regular
     }
 
-    fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
-        let mut buf = Vec::with_capacity(line.len() + 1);
-        buf.extend_from_slice(line);
-        buf.push(b'\n');
-        let written = self.file.write_all(&buf).and_then(|()| self.file.flush());
+    fn write_lines(&mut self, lines: &[u8]) -> io::Result<()> {
+        let written = self.file.write_all(lines).and_then(|()| self.file.flush());
         let synced = written.and_then(|()| {
             if self.fsync {
                 self.file.sync_data()
@@ -165,7 +163,7 @@ impl Sink for FileSink {
         });
         match synced {
             Ok(()) => {
-                self.len += buf.len() as u64;
+                self.len += lines.len() as u64;
                 Ok(())
             }
             Err(e) => {
@@ -182,10 +180,9 @@ impl Sink for FileSink {
 pub(crate) struct StdoutSink;
 
 impl Sink for StdoutSink {
-    fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
+    fn write_lines(&mut self, lines: &[u8]) -> io::Result<()> {
         let mut out = io::stdout().lock();
-        out.write_all(line)?;
-        out.write_all(b"\n")?;
+        out.write_all(lines)?;
         out.flush()
     }
 }
@@ -231,9 +228,10 @@ pub(crate) fn open_file(
         rec.insert("time".into(), rfc3339_nanos(SystemTime::now()).into());
         rec.insert("event".into(), "torn_tail_truncated".into());
         rec.insert("truncated_bytes".into(), (len - complete).into());
-        let line = chain.seal(&rec);
-        sink.write_line(&line).map_err(|e| fail("write to", &e))?;
-        chain.commit(&line);
+        let mut line = chain.seal(&rec);
+        line.push(b'\n');
+        sink.write_lines(&line).map_err(|e| fail("write to", &e))?;
+        chain.commit(&line[..line.len() - 1]);
     }
     Ok((sink, chain))
 }
@@ -379,18 +377,17 @@ impl Writer {
             Ok(mut io) => {
                 let io = &mut *io;
                 let before = io.chain.clone();
-                let mut block = Vec::new();
-                for record in jobs.iter().flat_map(|job| &job.records) {
-                    let line = io.chain.seal_json(record);
-                    io.chain.commit(&line);
-                    if !block.is_empty() {
-                        block.push(b'\n');
-                    }
-                    block.extend_from_slice(&line);
+                let records = jobs.iter().flat_map(|job| &job.records);
+                let size: usize = records.clone().map(|r| r.len() + Chain::SEAL_LEN + 1).sum();
+                let mut block = Vec::with_capacity(size);
+                for record in records {
+                    let start = block.len();
+                    io.chain.seal_json_into(record, &mut block);
+                    io.chain.commit(&block[start..]);
+                    block.push(b'\n');
                 }
-                // The sink writes the block and its final newline, or cuts the file back to
-                // where it was.
-                match io.sink.write_line(&block) {
+                // The sink writes the whole block, or cuts the file back to where it was.
+                match io.sink.write_lines(&block) {
                     Ok(()) => true,
                     Err(e) => {
                         io.chain = before;
