@@ -22,8 +22,9 @@ port=${SIGIL_BENCH_PORT:-8300}
 cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p sigil
 "$root/target/release/sigil" dev --dir "$run/sigil" --listen "127.0.0.1:$port" >"$run/sigil.out" 2>&1 &
 sigil_pid=$!
+floor_pid=
 cleanup() {
-  kill "$sigil_pid" 2>/dev/null || true
+  kill "$sigil_pid" $floor_pid 2>/dev/null || true
   "$harness/openbao.sh" stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -60,9 +61,20 @@ SSL_CERT_FILE="$SIGIL_CACERT" python3 "$harness/load.py" \
   --target "sigil=$SIGIL_ADDR,token=$SIGIL_TOKEN,pid=$sigil_pid" \
   "$@"
 # BENCH_HELLO=1: the HTTP hello ceiling (limits.sh http) in the same run, for the
-# "share of the ceiling" figures.
+# "share of the ceiling" figures; then the floor of Sigil's own stack (the tls_floor
+# example: tokio, hyper and rustls with Sigil's TLS configuration, doing no work) under the
+# same load options, which shows what TLS and the runtime alone cost per request here.
 if [ "${BENCH_HELLO:-0}" = 1 ]; then
   "$harness/openbao.sh" stop >/dev/null 2>&1 || true
+  kill "$sigil_pid" 2>/dev/null || true
   "$harness/limits.sh" http
+  cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p sigil-server --example tls_floor
+  floor_addr=127.0.0.1:$((port + 1))
+  "$root/target/release/examples/tls_floor" "$floor_addr" \
+    "$run/sigil/tls/server.pem" "$run/sigil/tls/server-key.pem" &
+  floor_pid=$!
+  sleep 0.5
+  SSL_CERT_FILE="$SIGIL_CACERT" python3 "$harness/load.py" \
+    --target "sigil-floor=https://$floor_addr,pid=$floor_pid" "$@" --scenarios hello,post1k
 fi
 echo "sigil audit log: $(wc -l <"$run/sigil/audit.log") records in $run/sigil/audit.log"
