@@ -74,6 +74,17 @@ impl Server {
         self.core.handle(req).await
     }
 
+    /// The paths `sys/audit` lists, sorted.
+    async fn audit_devices(&self) -> Vec<String> {
+        let listed = self
+            .call(&self.root, Operation::Read, "sys/audit", json!({}))
+            .await
+            .unwrap();
+        let mut paths: Vec<String> = listed.data.unwrap().keys().cloned().collect();
+        paths.sort();
+        paths
+    }
+
     async fn token_with(&self, policy: &str) -> String {
         self.call(
             &self.root,
@@ -370,15 +381,16 @@ async fn audit_fails_closed_and_sealing_answers_503() {
 async fn only_api_enabled_audit_devices_can_be_disabled() {
     let dir = tempfile::tempdir().unwrap();
     let configured = dir.path().join("configured.log");
-    let s = server_with(vec![("file/".into(), DeviceConfig::file(configured))]).await;
-    let listed = |r: Response| {
-        let mut names: Vec<String> = r.data.unwrap().keys().cloned().collect();
-        names.sort();
-        names
-    };
+    let s = server_with(vec![(
+        "file/".into(),
+        DeviceConfig::file(configured.clone()),
+    )])
+    .await;
+    let logged = || std::fs::metadata(&configured).unwrap().len();
 
     // The configuration file's device: refused, with the reason, and still recording.
     let before = s.snapshot().await;
+    let logged_before = logged();
     let refused = s
         .call(&s.root, Operation::Delete, "sys/audit/file", json!({}))
         .await
@@ -390,11 +402,8 @@ async fn only_api_enabled_audit_devices_can_be_disabled() {
         refused.messages()
     );
     assert_eq!(s.snapshot().await, before);
-    let devices = s
-        .call(&s.root, Operation::Read, "sys/audit", json!({}))
-        .await
-        .unwrap();
-    assert_eq!(listed(devices), ["file/"]);
+    assert_eq!(s.audit_devices().await, ["file/"]);
+    assert!(logged() > logged_before, "the device stopped recording");
 
     // A device enabled through the API goes, and disabling it again is still a success.
     let api_log = dir.path().join("api.log");
@@ -406,21 +415,13 @@ async fn only_api_enabled_audit_devices_can_be_disabled() {
     )
     .await
     .unwrap();
-    let devices = s
-        .call(&s.root, Operation::Read, "sys/audit", json!({}))
-        .await
-        .unwrap();
-    assert_eq!(listed(devices), ["api/", "file/"]);
+    assert_eq!(s.audit_devices().await, ["api/", "file/"]);
     for _ in 0..2 {
         s.call(&s.root, Operation::Delete, "sys/audit/api", json!({}))
             .await
             .unwrap();
     }
-    let devices = s
-        .call(&s.root, Operation::Read, "sys/audit", json!({}))
-        .await
-        .unwrap();
-    assert_eq!(listed(devices), ["file/"]);
+    assert_eq!(s.audit_devices().await, ["file/"]);
 }
 
 #[tokio::test]

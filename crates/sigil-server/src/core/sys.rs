@@ -384,12 +384,7 @@ impl Active {
         let device = device_config(&kind, &options)?;
         let _guard = self.table_lock.lock().await;
         let device_name = path.trim_end_matches('/');
-        if self
-            .audit
-            .list()?
-            .iter()
-            .any(|(n, _)| n.trim_end_matches('/') == device_name)
-        {
+        if self.audit_device_enabled(device_name)? {
             return Err(ApiError::bad(format!("path already in use: {path}")));
         }
         let entry = AuditEntry {
@@ -416,6 +411,16 @@ impl Active {
         Ok(Response::empty())
     }
 
+    /// Whether a device is enabled under `name` (without its trailing `/`), whether through
+    /// the API or by the configuration file.
+    fn audit_device_enabled(&self, name: &str) -> Result<bool, ApiError> {
+        Ok(self
+            .audit
+            .list()?
+            .iter()
+            .any(|(n, _)| n.trim_end_matches('/') == name))
+    }
+
     async fn disable_audit(&self, rest: &str) -> Result<Response, ApiError> {
         let path = normalize(rest)?;
         let _guard = self.table_lock.lock().await;
@@ -427,13 +432,7 @@ impl Active {
         let before = table.len();
         table.retain(|e| e.path != path);
         if table.len() == before {
-            let name = path.trim_end_matches('/');
-            if self
-                .audit
-                .list()?
-                .iter()
-                .any(|(n, _)| n.trim_end_matches('/') == name)
-            {
+            if self.audit_device_enabled(path.trim_end_matches('/'))? {
                 // Enabled, but not through the API: the configuration file owns it, and a
                 // success here would leave the caller believing it stopped.
                 return Err(ApiError::bad(format!(
